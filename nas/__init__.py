@@ -1,0 +1,13 @@
+"""nas: neural architecture search over modern CNN building blocks.
+
+>>> import nas
+>>> model = nas.build("conv(32,3) basic(64,stride=2)*2 gap", input_shape=(1, 8, 8), num_classes=10)
+"""
+from .arch import Arch, Layer, parse
+from .builder import Network, build, infer_shapes, summarize
+from .errors import ArchError, ConfigError, NasError, SpaceError
+
+__version__ = "0.1.0"
+
+__all__ = ["Arch", "Layer", "parse", "build", "summarize", "infer_shapes", "Network",
+           "NasError", "ArchError", "SpaceError", "ConfigError", "__version__"]

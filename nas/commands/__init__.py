@@ -1,0 +1,1 @@
+"""Subcommands of the ``nas`` CLI; see :mod:`nas.cli`."""

@@ -1,0 +1,48 @@
+"""Helpers shared by the subcommands: parsing CLI values into clear errors, printing tables."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+from ..errors import NasError
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """``"3x32x32"`` -> ``(3, 32, 32)``."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*[xX,]\s*(\d+)\s*", text)
+    if not m or min(int(g) for g in m.groups()) < 1:
+        raise NasError(f"--input must look like CxHxW with positive sizes (e.g. 3x32x32), got {text!r}")
+    return tuple(int(g) for g in m.groups())
+
+
+def positive_int(flag: str, value) -> int:
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        raise NasError(f"{flag} must be a whole number, got {value!r}") from None
+    if v < 1:
+        raise NasError(f"{flag} must be at least 1, got {v}")
+    return v
+
+
+def print_json(obj) -> None:
+    json.dump(obj, sys.stdout, indent=None)
+    sys.stdout.write("\n")
+
+
+def table(rows: list[list[str]], header: list[str], right: set[int] = frozenset()) -> str:
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+
+    def line(r):
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), sep] + [line(r) for r in rows])
+
+
+def human(n: int) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= div:
+            return f"{n / div:.2f}{unit}"
+    return str(n)
