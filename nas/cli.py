@@ -45,14 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     except NasError as e:
         print(f"nas: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0
     except OSError as e:  # unreadable input, unwritable output folder, full disk
         print(f"nas: error: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nas: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
 
 
 if __name__ == "__main__":
