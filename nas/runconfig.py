@@ -21,14 +21,14 @@ class SearchConfig:
     space: str = "digits"  # a file or the name of a shipped space in search_spaces/
     name: str | None = None  # run folder name; default: "<space>-<strategy>", numbered if taken
     runs_dir: str = "runs"
-    trials: int = 24  # total trials of the run (resumes included)
+    trials: int = 40  # total trials of the run (resumes included)
     concurrency: int = 2  # trials at a time
     strategy: str = "reinforce"
     strategy_options: dict = field(default_factory=dict)
     dataset: str | None = None  # default: the space's dataset
     data_dir: str | None = None
     val_fraction: float = 0.2
-    epochs: int = 8
+    epochs: int = 10
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     address: str | None = None  # an existing Ray cluster ("auto" or "host:port"); default: start one locally

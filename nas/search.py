@@ -1,0 +1,433 @@
+"""``nas search``: train sampled architectures in parallel with Ray Tune and feed their
+validation accuracy back to the strategy.
+
+Pieces:
+- :class:`SearchRun` owns the strategy, the run folder and the trial budget; it decides
+  what runs next and records what finished (driver side, no Ray needed: unit-tested).
+- :class:`StrategySearcher` adapts it to Ray's ``Searcher`` contract (``suggest``,
+  ``on_trial_complete`` with ``error=True``, ``save``/``restore``), so ``tune.Tuner``
+  runs the search.
+- :class:`Progress` replaces Ray's wall of logs with one line per finished trial.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from . import strategies
+from .errors import ConfigError, NasError
+from .reward import RewardConfig, compute_reward
+from .runconfig import SearchConfig
+from .runstore import RunStore, check_name
+from .space import SearchSpace
+from .strategies.base import Proposal
+from .train import TrainConfig
+
+METRIC = "val_acc"  # what ASHA compares between trials at equal epochs
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class SearchRun:
+    """The driver's state of one search: strategy, budget, records, live trials.
+
+    ``next_config(trial_id)`` returns the next trial's config, ``None`` to wait, or
+    ``"FINISHED"``; ``complete(trial_id, result, error)`` scores and records a trial.
+    """
+
+    def __init__(self, config: SearchConfig, space: SearchSpace, store: RunStore, *, attempt: int = 1,
+                 out=None):
+        self.config = config
+        self.space = space
+        self.store = store
+        self.attempt = attempt
+        self.reward_config = RewardConfig.from_dict(config.reward)
+        self.train_config = TrainConfig.from_dict({"epochs": config.epochs, **config.train})
+        self.strategy = strategies.get(config.strategy, space, seed=config.seed, **config.strategy_options)
+        self.records: list[dict[str, Any]] = store.read_trials()
+        self.by_proposal = {r["proposal"]: r for r in self.records}
+        self.by_arch: dict[str, dict[str, Any]] = {}
+        for r in self.records:
+            if r["status"] == "ok" and not r.get("stopped_early"):
+                self.by_arch.setdefault(r["arch"], r)
+        self.live: dict[str, Proposal] = {}
+        self.requeue: list[Proposal] = []
+        self.started = time.time()
+        self.first_done = len(self.records)  # for the ETA: trials finished in this attempt
+        self.out = out if out is not None else sys.stdout
+        from .trial import faults
+
+        self.faults = faults()
+        state = store.load_state()
+        if state is not None:
+            self.strategy.load_state_dict(state)
+        self._reconcile()
+
+    # -- resume ------------------------------------------------------------------------
+    def _reconcile(self) -> None:
+        """Make the restored strategy agree with trials.jsonl (the source of truth)."""
+        for p in self.strategy.pending:
+            rec = self.by_proposal.get(p.id)
+            if rec is not None:  # finished and recorded, but the kill came before the state was saved
+                self.strategy.tell(p.id, rec["reward"], failed=rec["status"] != "ok")
+            else:  # asked and never finished: run it again, first
+                self.requeue.append(p)
+        # Records the restored strategy has never seen at all are re-asked in order by
+        # ``_ask`` (the strategy is deterministic from its saved state) and told from the file.
+
+    # -- budget --------------------------------------------------------------------------
+    @property
+    def done(self) -> int:
+        return len(self.records)
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.config.trials - self.done - len(self.live))
+
+    def finished(self) -> bool:
+        return self.done >= self.config.trials
+
+    # -- choosing the next trial -----------------------------------------------------------
+    def _ask(self) -> Proposal | None:
+        """The next proposal to train, telling the strategy directly where no training is needed."""
+        for _ in range(10_000):
+            if self.requeue:
+                return self.requeue.pop(0)
+            if self.remaining <= 0:
+                return None
+            p = self.strategy.ask()
+            rec = self.by_proposal.get(p.id)
+            if rec is not None:  # re-asked after a resume: already recorded
+                self.strategy.tell(p.id, rec["reward"], failed=rec["status"] != "ok")
+                continue
+            cached = self.by_arch.get(p.arch) if self.config.reuse else None
+            if cached is not None:  # evaluated earlier in this run: reuse, don't train again
+                self._record(p, dict(cached, seconds=0.0), reused_from=cached["trial"])
+                continue
+            return p
+        raise NasError("the strategy keeps proposing architectures this run has already evaluated")
+
+    def next_config(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.remaining <= 0 and not self.requeue:
+            return "FINISHED" if not self.live else None
+        p = self._ask()
+        if p is None:
+            return "FINISHED" if not self.live else None
+        self.live[trial_id] = p
+        seed = self.train_config.seed + self.config.seed * 100_003 + p.id
+        train = dict(self.train_config.to_dict(), seed=seed, threads=max(1, int(self.config.cpus_per_trial)))
+        cfg = {"arch": p.arch, "proposal": p.id, "train": train, "report_every_epoch": self.config.asha}
+        fault = self.faults.get(str(p.id))
+        return dict(cfg, fault=fault) if fault else cfg
+
+    # -- recording -----------------------------------------------------------------------
+    def complete(self, trial_id: str, result: dict[str, Any] | None, error: bool = False) -> dict[str, Any] | None:
+        p = self.live.pop(trial_id, None)
+        if p is None:
+            return None
+        result = dict(result or {})
+        if error:
+            reason = "the trial raised or its worker died (see Ray's logs under the run's ray/ folder)"
+            result.update(status="failed", reason=reason)
+        failed = result.get("status") != "ok"
+        val_accs = [float(v) for v in result.get("val_accs") or []]
+        stopped = (not failed) and len(val_accs) < self.train_config.epochs
+        reward = compute_reward(self.reward_config, val_accs, int(result.get("params") or 0),
+                                int(result.get("macs") or 0), failed)
+        rec = {
+            "reward": reward,
+            "val_acc": max(val_accs[-self.reward_config.window:]) if val_accs else None,
+            "val_accs": val_accs,
+            "params": result.get("params"),
+            "macs": result.get("macs"),
+            "status": "failed" if failed else "ok",
+            "reason": result.get("reason") if failed else None,
+            "seconds": result.get("seconds"),
+            "epochs": len(val_accs),
+            "stopped_early": stopped,
+            "ray_trial_id": trial_id,
+        }
+        return self._record(p, rec)
+
+    def _record(self, p: Proposal, rec: dict[str, Any], reused_from: int | None = None) -> dict[str, Any]:
+        record = {
+            "trial": self.done + 1,
+            "proposal": p.id,
+            "arch": p.arch,
+            "reward": rec["reward"],
+            "val_acc": rec["val_acc"],
+            "params": rec["params"],
+            "macs": rec["macs"],
+            "status": rec["status"],
+            "reason": rec.get("reason"),
+            "seconds": rec["seconds"],
+            "epochs": rec.get("epochs"),
+            "val_accs": rec.get("val_accs", []),
+            "stopped_early": bool(rec.get("stopped_early")),
+            "reused": reused_from,
+            "attempt": self.attempt,
+            "ray_trial_id": rec.get("ray_trial_id") if reused_from is None else None,
+            "finished_at": _now(),
+        }
+        self.store.append_trial(record)  # durable first: the file is the source of truth
+        self.records.append(record)
+        self.by_proposal[p.id] = record
+        if record["status"] == "ok" and not record["stopped_early"]:
+            self.by_arch.setdefault(record["arch"], record)
+        # ASHA's early stop is a verdict of this search, not a failure: the strategy gets the
+        # reward of the epochs the trial ran (lower, as its accuracy had not caught up).
+        self.strategy.tell(p.id, record["reward"], failed=record["status"] != "ok")
+        self.store.save_state(self.strategy.state_dict())
+        best = self.best()
+        if best is not None and best["trial"] == record["trial"]:
+            self.store.write_best(best)
+        Progress.trial_line(self, record)
+        return record
+
+    def best(self) -> dict[str, Any] | None:
+        ok = [r for r in self.records if r["status"] == "ok"]
+        return max(ok, key=lambda r: (r["reward"], -r["trial"])) if ok else None
+
+
+def _searcher_class():
+    from ray.tune.search import Searcher
+
+    class StrategySearcher(Searcher):
+        """Ray Tune ``Searcher`` over any ask/tell strategy (Ray's ``hyperopt_search.py`` contract):
+        ``suggest`` returns ``None`` while waiting and ``Searcher.FINISHED`` when the budget
+        is spent; ``on_trial_complete`` handles ``error=True``; ``save``/``restore`` are atomic."""
+
+        def __init__(self, run: SearchRun):
+            super().__init__(metric=METRIC, mode="max")
+            self.run = run
+
+        def __getstate__(self):
+            # Tune pickles the searcher into its experiment folder (for Tuner.restore). Our
+            # resume reads the run folder instead, so the live driver state stays out of it.
+            state = self.__dict__.copy()
+            state["run"] = None
+            return state
+
+        def suggest(self, trial_id: str):
+            cfg = self.run.next_config(trial_id)
+            return Searcher.FINISHED if cfg == "FINISHED" else cfg
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+            self.run.complete(trial_id, result, error)
+
+        def save(self, checkpoint_path: str):
+            import torch
+
+            tmp = Path(checkpoint_path).with_name(Path(checkpoint_path).name + ".tmp")
+            torch.save({"strategy": self.run.strategy.state_dict(),
+                        "live": {k: [p.id, p.arch, list(p.choices)] for k, p in self.run.live.items()}}, tmp)
+            os.replace(tmp, checkpoint_path)
+
+        def restore(self, checkpoint_path: str):
+            import torch
+
+            state = torch.load(checkpoint_path, weights_only=True)
+            self.run.strategy.load_state_dict(state["strategy"])
+            self.run.live = {k: Proposal(v[0], v[1], tuple(v[2])) for k, v in state["live"].items()}
+
+    return StrategySearcher
+
+
+class Progress:
+    """Live progress instead of Ray's logs: a line per finished trial with done/total,
+    running, best so far, elapsed and ETA."""
+
+    @staticmethod
+    def trial_line(run: SearchRun, r: dict[str, Any]) -> None:
+        done, total = run.done, run.config.trials
+        elapsed = time.time() - run.started
+        here = done - run.first_done
+        eta = elapsed / here * (total - done) if here else float("nan")
+        best = run.best()
+        status = "ok" if r["status"] == "ok" else "FAILED"
+        if r["reused"]:
+            status = "reused"
+        elif r["stopped_early"]:
+            status = "stopped"
+        acc = f"{r['val_acc']:.3f}" if r["val_acc"] is not None else "  -  "
+        line = (f"[{done:>{len(str(total))}}/{total}] {status:<7} reward {r['reward']:.3f} val {acc} "
+                f"{_human(r['params'] or 0):>6} params {_human(r['macs'] or 0):>6} MACs {r['seconds'] or 0:6.1f}s | "
+                f"running {len(run.live)} best {best['reward'] if best else 0:.3f} "
+                f"elapsed {_clock(elapsed)} ETA {_clock(eta)} | {r['arch']}")
+        if r["status"] != "ok":
+            line += f"\n      reason: {r['reason']}"
+        print(line, file=run.out, flush=True)
+
+
+def _human(n: float) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(int(n))
+
+
+def _clock(seconds: float) -> str:
+    if seconds != seconds:
+        return "--:--"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+# ---------------------------------------------------------------------------------------
+# Resolving a run: everything is validated before the run folder is created.
+# ---------------------------------------------------------------------------------------
+
+def resolve(config: SearchConfig, *, resume: bool) -> tuple[SearchConfig, SearchSpace, RunStore]:
+    """Check the whole configuration and pick the run folder; creates nothing on disk."""
+    space = SearchSpace.load(config.space)
+    from . import data
+
+    dataset = config.dataset or space.dataset
+    if dataset not in data.names():
+        data.DATASETS.get(dataset)  # raises with a did-you-mean
+    config = replace(config, dataset=dataset)
+    strategies.get(config.strategy, space, seed=config.seed, **config.strategy_options)  # checks options
+    RewardConfig.from_dict(config.reward)
+    TrainConfig.from_dict({"epochs": config.epochs, **config.train})
+    runs_dir = Path(config.runs_dir).expanduser().resolve()
+    if config.name is not None:
+        name = check_name(config.name)
+        store = RunStore(runs_dir / name)
+        if resume and not store.exists():
+            raise ConfigError(f"--resume: there is no run {name!r} in {runs_dir}")
+        if not resume and store.exists():
+            raise ConfigError(f"run {name!r} already exists in {runs_dir}: add --resume to continue it, "
+                              "or pick another --name")
+    else:
+        base = check_name(f"{space.name}-{config.strategy}")
+        taken = sorted((p for p in runs_dir.glob(f"{base}*") if _numbered(p.name, base) and (p / "config.yaml").exists()),
+                       key=lambda p: _numbered(p.name, base))
+        if resume:
+            if not taken:
+                raise ConfigError(f"--resume: no earlier run named {base}[-N] in {runs_dir}; give --name")
+            store = RunStore(taken[-1])
+        else:
+            n = _numbered(taken[-1].name, base) + 1 if taken else 1
+            store = RunStore(runs_dir / (base if n == 1 else f"{base}-{n}"))
+        name = store.root.name
+    config = replace(config, name=name)
+    if resume:
+        saved = SearchConfig.from_dict(store.read_config()["search"], where=str(store.config_path))
+        # On resume the run's saved settings win; only the budget may grow.
+        config = replace(saved, trials=max(saved.trials, config.trials), address=config.address)
+        space = SearchSpace.load(saved.space)
+        if space.hash != store.read_config().get("space_hash"):
+            raise ConfigError(f"the search space file {space.path} changed since run {name!r} started; "
+                              "resume with the original file")
+    return config, space, store
+
+
+def _numbered(folder: str, base: str) -> int:
+    if folder == base:
+        return 1
+    rest = folder[len(base):]
+    return int(rest[1:]) if rest.startswith("-") and rest[1:].isdigit() else 0
+
+
+# ---------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------
+
+def _quiet_ray() -> None:
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old engine is silent at verbose=0
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def start_ray(config: SearchConfig) -> bool:
+    """Connect to ``config.address`` or start a local Ray (dashboard off). True if we started it."""
+    import ray
+
+    _quiet_ray()
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                                  configure_logging=True)
+    if config.address:
+        kwargs.pop("include_dashboard")
+        try:
+            ray.init(address=config.address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ConfigError(f"cannot connect to the Ray cluster at {config.address!r}: {str(e).splitlines()[0]}") from None
+    else:
+        ray.init(**kwargs)
+    return True
+
+
+def run_search(config: SearchConfig, *, resume: bool = False, out=None) -> SearchRun:
+    """Run (or resume) a search to its full budget of trials; returns the finished SearchRun."""
+    out = out if out is not None else sys.stdout
+    config, space, store = resolve(config, resume=resume)
+    from . import data
+
+    # Load the data before creating anything: a missing dataset is a clear error, not a run folder.
+    splits = data.load(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed)
+    attempt = 1
+    if resume:
+        attempt = 1 + max((int(p.name.split("-")[-1]) for p in store.ray_dir.glob("attempt-*")
+                           if p.name.split("-")[-1].isdigit()), default=0)
+    else:
+        store.write_config({"search": config.to_dict(), "space_file": str(space.path), "space_hash": space.hash,
+                            "dataset": splits.meta, "created": _now()})
+        (store.root / "space.yaml").write_bytes(Path(space.path).read_bytes())
+    run = SearchRun(config, space, store, attempt=attempt, out=out)
+    if run.finished():
+        print(f"run {config.name!r} already has all {config.trials} trials", file=out)
+        return run
+    print(f"search {config.name}: {config.trials} trials of {config.strategy} over {space.name} "
+          f"(size {space.size:.3g}) on {config.dataset}, {config.concurrency} at a time"
+          + (f", resuming at trial {run.done + 1}" if resume else "") + f"\nrun folder: {store.root}", file=out, flush=True)
+    _tune(run, splits)
+    return run
+
+
+def _tune(run: SearchRun, splits) -> None:
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from .trial import run_trial
+
+    config = run.config
+    started_ray = start_ray(config)
+    try:
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, splits=splits),  # the dataset goes into the object store once
+            {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
+        )
+        scheduler = None
+        if config.asha:
+            scheduler = ASHAScheduler(time_attr="epoch", max_t=config.epochs, grace_period=config.asha_grace,
+                                      reduction_factor=config.asha_reduction)
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=_searcher_class()(run), scheduler=scheduler, metric=METRIC, mode="max",
+                num_samples=-1, max_concurrent_trials=config.concurrency, reuse_actors=config.reuse_actors,
+            ),
+            run_config=tune.RunConfig(
+                name=f"attempt-{run.attempt}", storage_path=str(run.store.ray_dir), verbose=0,
+                failure_config=tune.FailureConfig(max_failures=config.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            ),
+        )
+        tuner.fit()
+    finally:
+        if started_ray:
+            ray.shutdown()

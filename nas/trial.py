@@ -1,0 +1,92 @@
+"""One search trial: build the proposed architecture and train it. Runs inside a Ray worker.
+
+It reports to Tune after every epoch (ASHA decides on these), and every report carries
+everything the driver needs to score and record the trial, so a trial stopped early by
+ASHA still has a complete last result. A trial never raises for a bad architecture or a
+diverging loss: those end as ``status: failed`` with a reason.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from .builder import build, summarize
+from .errors import NasError
+from .train import TrainConfig, train
+
+# Fault injection for the search's own tests ("a trial that raises", "a loss that goes
+# NaN"): a JSON object mapping proposal ids to "raise" or "nan", read by the driver
+# (``faults()``) and passed to the trial in its config.
+FAULTS_ENV = "NAS_TEST_FAULTS"
+
+
+def faults() -> dict[str, str]:
+    text = os.environ.get(FAULTS_ENV)
+    return json.loads(text) if text else {}
+
+
+class _NanOutput(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x) * float("nan")
+
+
+def run_trial(config: dict[str, Any], splits=None, report=None) -> dict[str, Any]:
+    """Train ``config["arch"]`` on ``splits``; ``report(metrics)`` is ``ray.tune.report``.
+
+    Returns the last metrics reported (handy outside Ray).
+    """
+    if report is None:
+        from ray import tune
+
+        report = tune.report
+    start = time.perf_counter()
+    arch, pid = config["arch"], int(config["proposal"])
+    base = {"proposal": pid, "arch": arch, "params": 0, "macs": 0, "epoch": 0, "val_acc": 0.0, "val_accs": [],
+            "train_loss": None, "status": "ok", "reason": None}
+    last: dict[str, Any] = {}
+
+    def send(**metrics):
+        last.clear()
+        last.update(base, seconds=round(time.perf_counter() - start, 3), **metrics)
+        report(dict(last))
+
+    try:
+        s = summarize(arch, splits.input_shape, splits.num_classes)
+        base.update(params=s.params, macs=s.macs)
+        tcfg = TrainConfig.from_dict(config["train"])
+        torch.manual_seed(tcfg.seed)
+        model: nn.Module = build(arch, splits.input_shape, splits.num_classes)
+    except NasError as e:
+        send(status="failed", reason=f"cannot build: {e}")
+        return last
+    fault = config.get("fault")
+    if fault == "raise":
+        raise RuntimeError(f"injected fault in proposal {pid} ({FAULTS_ENV})")
+    if fault == "nan":
+        model = _NanOutput(model)
+    val_accs: list[float] = []
+    losses: list[float] = []
+    # Each report is a round trip through the Tune driver, so epochs are reported one by one
+    # only when a scheduler (ASHA) needs them; otherwise once, at the end.
+    every_epoch = bool(config.get("report_every_epoch"))
+
+    def on_epoch(epoch: int, m: dict[str, float]):
+        val_accs.append(float(m["val_acc"]))
+        losses.append(float(m["train_loss"]))
+        if every_epoch:
+            send(epoch=epoch, val_acc=val_accs[-1], val_accs=list(val_accs), train_loss=losses[-1])
+
+    result = train(model, splits, tcfg, on_epoch=on_epoch)
+    if result.failed or not every_epoch or not last:
+        send(epoch=len(val_accs), val_acc=val_accs[-1] if val_accs else 0.0, val_accs=list(val_accs),
+             train_loss=losses[-1] if losses else None, status=result.status, reason=result.reason)
+    return last
