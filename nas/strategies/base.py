@@ -1,0 +1,309 @@
+"""The contract every search strategy follows: ``ask`` / ``tell`` / ``state_dict``.
+
+A strategy proposes architectures as choice vectors over a ``Space`` (``nas.space``);
+the caller trains them and tells back a reward. Proposals may be asked several at a
+time and told in any order, as with asynchronous workers (Real et al. 2019, Sec. 3;
+Ray Tune's ``Searcher.suggest`` / ``on_trial_complete``), and an evaluation may fail.
+
+Everything a strategy needs to continue exactly is in ``state_dict()``, built from
+plain Python types and tensors only, so that ``torch.load(path, weights_only=True)``
+reads it back without unpickling any class of ours. All randomness comes from one
+``torch.Generator`` owned by the strategy, whose state is a ``ByteTensor``.
+
+Example::
+
+    import nas.strategies
+    from nas.strategies.synthetic import SyntheticSpace
+
+    space = SyntheticSpace(n_decisions=6, n_options=4, seed=0)
+    strategy = nas.strategies.get("evolution", space, seed=1, population_size=20)
+    for _ in range(100):
+        p = strategy.ask()
+        strategy.tell(p.id, space.reward(p.choices))
+    print(strategy.best())
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Mapping
+
+import torch
+
+from ..errors import ConfigError, NasError, SpaceError
+from ..registry import Registry, suggest
+from ..space import Space
+
+STRATEGIES: Registry[type["Strategy"]] = Registry("strategy", ConfigError)
+
+# Rejection sampling gives up after this many invalid draws in a row. With a valid
+# fraction f, the chance of a spurious failure is (1 - f) ** MAX_TRIES: below 1e-4
+# for f >= 1 %. A space whose constraints admit less than that is reported as such.
+MAX_TRIES = 1000
+
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One architecture handed out by ``Strategy.ask``.
+
+    ``id`` increases by one per ask, starting at 0; ``arch`` is ``space.decode(choices)``.
+    """
+
+    id: int
+    arch: str
+    choices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """Options of a strategy that takes none."""
+
+
+def parse_options(cls: type, given: Mapping[str, Any], owner: str):
+    """Build the frozen options dataclass ``cls`` from keyword overrides.
+
+    Unknown keys are a ``ConfigError`` that names the key; each value is type-checked
+    against the field's default (STYLE.md pattern 12). An ``int`` is accepted where
+    the default is a ``float``; ``bool`` is never taken for a number.
+    """
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in given.items():
+        if key not in fields:
+            hint = suggest(key, fields) if fields else "; it takes no options"
+            raise ConfigError(f"unknown option {key!r} for strategy {owner!r}{hint}")
+        values[key] = _coerce(owner, key, value, fields[key].default)
+    return cls(**values)
+
+
+def _coerce(owner: str, key: str, value: Any, default: Any) -> Any:
+    want = type(default)
+    if want is bool:
+        ok = isinstance(value, bool)
+    elif want is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif want is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, want)
+    if not ok:
+        raise ConfigError(
+            f"option {key!r} of strategy {owner!r} must be {want.__name__}, got {value!r}"
+        )
+    return value
+
+
+def space_signature(space: Space) -> list[list]:
+    """``[[name, kind, n_options], ...]``: what a saved state must agree with."""
+    return [[d.name, d.kind, len(d.options)] for d in space.decisions]
+
+
+class Strategy:
+    """Base class: bookkeeping of ids, pending proposals, history and state.
+
+    Subclasses set ``name`` and ``Options`` and implement ``_propose`` (return a valid
+    choice tuple), ``_observe`` (learn from one told proposal) and, when they keep
+    more state, ``_extra_state`` / ``_load_extra_state``.
+    """
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, space: Space, *, seed: int = 0, **options: Any):
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ConfigError(f"seed must be an int, got {seed!r}")
+        self.space = space
+        self.seed = seed
+        self.options = parse_options(self.Options, options, self.name)
+        self._signature = space_signature(space)
+        if not self._signature:
+            raise SpaceError("the space has no decisions to search over")
+        for name, _, n in self._signature:
+            if n < 1:
+                raise SpaceError(f"decision {name!r} has no options")
+        self._n_options = [n for _, _, n in self._signature]
+        self._rng = torch.Generator().manual_seed(seed)
+        self._next_id = 0
+        self._pending: dict[int, Proposal] = {}
+        self._history: list[dict] = []
+        self._setup()
+
+    # -- the public contract -------------------------------------------------------
+
+    def ask(self) -> Proposal:
+        """Propose one architecture; never one for which ``space.is_valid`` is False."""
+        choices = tuple(int(c) for c in self._propose())
+        proposal = Proposal(self._next_id, self.space.decode(choices), choices)
+        self._next_id += 1
+        self._pending[proposal.id] = proposal
+        return proposal
+
+    def tell(self, pid: int, reward: float, *, failed: bool = False) -> None:
+        """Report the reward of proposal ``pid`` (higher is better).
+
+        ``failed=True`` marks an evaluation that broke (diverged, ran out of memory);
+        what a strategy does with it is documented on the strategy. A reward that is
+        not finite must be reported as a failure.
+        """
+        proposal = self._pending_proposal(pid)
+        pid = proposal.id
+        try:
+            reward = float(reward)
+        except (TypeError, ValueError):
+            raise NasError(f"reward for proposal {pid} must be a number, got {reward!r}") from None
+        if not failed and not math.isfinite(reward):
+            raise NasError(
+                f"reward for proposal {pid} is {reward}; report a broken evaluation "
+                "with tell(pid, reward, failed=True)"
+            )
+        self._check_tell(reward, failed)
+        del self._pending[pid]
+        self._history.append(
+            {"id": pid, "arch": proposal.arch, "choices": proposal.choices,
+             "reward": reward, "failed": bool(failed)}
+        )
+        self._observe(proposal, reward, bool(failed))
+
+    @property
+    def history(self) -> list[dict]:
+        """One dict per told proposal, in the order told: id, arch, choices, reward, failed."""
+        return [dict(h) for h in self._history]
+
+    @property
+    def pending(self) -> tuple[Proposal, ...]:
+        """Proposals asked and not yet told, by id."""
+        return tuple(self._pending[i] for i in sorted(self._pending))
+
+    def best(self) -> tuple[str, float] | None:
+        """``(arch, reward)`` of the best non-failed proposal (earliest on ties), or None."""
+        best = None
+        for h in self._history:
+            if not h["failed"] and (best is None or h["reward"] > best["reward"]):
+                best = h
+        return None if best is None else (best["arch"], best["reward"])
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly; plain types and tensors only (copies)."""
+        state = {
+            "strategy": self.name,
+            "format": STATE_FORMAT,
+            "seed": self.seed,
+            "options": dataclasses.asdict(self.options),
+            "space": copy.deepcopy(self._signature),
+            "rng": self._rng.get_state(),
+            "next_id": self._next_id,
+            "pending": [_proposal_to_plain(p) for p in self.pending],
+            "history": [dict(h, choices=list(h["choices"])) for h in self._history],
+        }
+        state.update(copy.deepcopy(self._extra_state()))
+        return state
+
+    def load_state_dict(self, state: Mapping) -> None:
+        """Restore a ``state_dict()`` into a strategy built with the same name, space and options."""
+        if state.get("strategy") != self.name:
+            raise ConfigError(
+                f"state is for strategy {state.get('strategy')!r}, not {self.name!r}"
+            )
+        if state.get("format") != STATE_FORMAT:
+            raise ConfigError(f"unsupported state format {state.get('format')!r}")
+        mine = dataclasses.asdict(self.options)
+        for key in sorted(set(mine) | set(state["options"])):
+            if mine.get(key) != state["options"].get(key):
+                raise ConfigError(
+                    f"option {key!r} differs: state has {state['options'].get(key)!r}, "
+                    f"this strategy {mine.get(key)!r}"
+                )
+        if [list(s) for s in state["space"]] != self._signature:
+            raise SpaceError("state was saved for a different space (decisions differ)")
+        state = copy.deepcopy(dict(state))
+        self.seed = int(state["seed"])
+        self._rng.set_state(state["rng"])
+        self._next_id = int(state["next_id"])
+        self._pending = {int(p["id"]): _proposal_from_plain(p) for p in state["pending"]}
+        self._history = [dict(h, choices=tuple(h["choices"])) for h in state["history"]]
+        self._load_extra_state(state)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(seed={self.seed}, {self.options}, "
+                f"told={len(self._history)}, pending={len(self._pending)})")
+
+    # -- for subclasses -----------------------------------------------------------
+
+    def _setup(self) -> None:
+        """Build strategy-specific state (called at the end of ``__init__``)."""
+
+    def _propose(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def _check_tell(self, reward: float, failed: bool) -> None:
+        """Raise before any state changes when this strategy cannot use the reward."""
+
+    def _observe(self, proposal: Proposal, reward: float, failed: bool) -> None:
+        """Learn from one told proposal."""
+
+    def _extra_state(self) -> dict:
+        return {}
+
+    def _load_extra_state(self, state: dict) -> None:
+        pass
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _uniform_choices(self) -> tuple[int, ...]:
+        """One option per decision, uniformly, from the strategy's generator."""
+        return tuple(
+            int(torch.randint(n, (1,), generator=self._rng)) for n in self._n_options
+        )
+
+    def _sample_valid(self, draw: Callable[[], tuple[int, ...]]) -> tuple[int, ...]:
+        """Rejection sampling: redraw until ``space.is_valid``, at most ``MAX_TRIES`` times."""
+        for _ in range(MAX_TRIES):
+            choices = draw()
+            if self.space.is_valid(choices):
+                return choices
+        raise SpaceError(
+            f"strategy {self.name!r} drew {MAX_TRIES} invalid architectures in a row: "
+            "the space's constraints (e.g. max params / MACs) admit too little of it; "
+            "relax them"
+        )
+
+    def _pending_proposal(self, pid: int) -> Proposal:
+        try:
+            if isinstance(pid, bool):
+                raise TypeError
+            pid = operator.index(pid)  # int, or numpy / torch integer scalars
+        except TypeError:
+            raise NasError(f"tell() takes a proposal id (int, e.g. p.id), got {pid!r}") from None
+        if pid in self._pending:
+            return self._pending[pid]
+        if 0 <= pid < self._next_id:
+            raise NasError(f"proposal {pid} was already told")
+        raise NasError(f"unknown proposal id {pid}: no such proposal was asked")
+
+
+def _proposal_to_plain(p: Proposal) -> dict:
+    return {"id": p.id, "arch": p.arch, "choices": list(p.choices)}
+
+
+def _proposal_from_plain(d: Mapping) -> Proposal:
+    return Proposal(int(d["id"]), str(d["arch"]), tuple(int(c) for c in d["choices"]))
+
+
+def get(name: str, space: Space, seed: int = 0, **options: Any) -> Strategy:
+    """Build the strategy registered as ``name`` over ``space``.
+
+    >>> s = get("random", space, seed=0)          # doctest: +SKIP
+    >>> s = get("reinforce", space, batch_size=10)  # doctest: +SKIP
+    """
+    return STRATEGIES.get(name)(space, seed=seed, **options)
+
+
+def names() -> list[str]:
+    """Registered strategy names."""
+    return STRATEGIES.names()
