@@ -460,10 +460,20 @@ class _Parser:
 
 
 def _inherit(layer: Layer, settings: Settings) -> Layer:
-    # A layer that names the architecture's own default norm/act is the same layer as one
-    # that inherits it: store None so both have one canonical form.
-    args = tuple((k, None if k in ("norm", "act") and v == getattr(settings, k) else v) for k, v in layer.args)
-    return Layer(layer.op, args, layer.skip, layer.col)
+    """One canonical form for spellings of the same layer: a norm/act equal to the
+    architecture's default is stored as None ("inherit"), a pool stride equal to its window
+    as None, and a conv bias equal to the automatic choice (bias only without a norm) as None."""
+    values = dict(layer.args)
+    for k in ("norm", "act"):
+        if k in values and values[k] == getattr(settings, k):
+            values[k] = None
+    if layer.op in ("maxpool", "avgpool") and values.get("stride") == values.get("k"):
+        values["stride"] = None
+    if "bias" in values and values["bias"] is not None:
+        norm = values.get("norm") or settings.norm
+        if values["bias"] == (norm == "none"):
+            values["bias"] = None
+    return Layer(layer.op, tuple(values.items()), layer.skip, layer.col)
 
 
 def parse(text: str | Arch) -> Arch:

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nas
-from nas.arch import BOOL, FLOAT, INT, INTS, NAME, OPS, SETTINGS_PARAMS, SIZE, format_arch, parse
+from nas.arch import BOOL, FLOAT, INT, NAME, OPS, SETTINGS_PARAMS, SIZE, format_arch, parse
 from nas.errors import ArchError, NasError
 
 LECTURE = ["inception(128,0,192,0,96,0)", "inception(128,64,192,64,96,64)"]
@@ -23,7 +23,7 @@ def test_canonical_form_folds_repeats_and_spaces():
 
 
 def test_defaults_are_omitted_and_explicit_inherited_norm_is_the_same_layer():
-    assert str(parse("conv(16,3,stride=1,groups=1) maxpool(2,stride=2)")) == "conv(16,3) maxpool(2,stride=2)"
+    assert str(parse("conv(16,3,stride=1,groups=1) maxpool(2,stride=2) maxpool(3,stride=2)")) == "conv(16,3) maxpool(2) maxpool(3,stride=2)"
     assert parse("norm=ln conv(16,3,norm=ln)") == parse("norm=ln conv(16,3)")
     assert str(parse("norm=ln conv(16,3,norm=bn)")) == "norm=ln conv(16,3,norm=bn)"
 
@@ -152,3 +152,10 @@ def test_parser_raises_only_arch_error_on_garbage(text):
     except ArchError:
         return
     assert parse(str(a)) == a
+
+
+def test_equivalent_spellings_share_one_canonical_form():
+    assert parse("maxpool(2,stride=2)") == parse("maxpool(2)")
+    assert parse("conv(8,3,bias=false)") == parse("conv(8,3)")
+    assert parse("conv(8,3,norm=none,bias=true)") == parse("conv(8,3,norm=none)")
+    assert str(parse("conv(8,3,bias=true)")) == "conv(8,3,bias=true)"  # VGG-BN keeps its conv biases
