@@ -6,8 +6,17 @@
 from .arch import Arch, Layer, parse
 from .builder import Network, build, infer_shapes, summarize
 from .errors import ArchError, ConfigError, NasError, SpaceError
+from .space import SearchSpace
+
+
+def load(path, *, device="cpu"):
+    """Rebuild an exported model (``nas export`` / ``nas train`` folder) with its weights; no unpickling."""
+    from .export import load as _load
+
+    return _load(path, device=device)
+
 
 __version__ = "0.1.0"
 
 __all__ = ["Arch", "Layer", "parse", "build", "summarize", "infer_shapes", "Network",
-           "NasError", "ArchError", "SpaceError", "ConfigError", "__version__"]
+           "SearchSpace", "load", "NasError", "ArchError", "SpaceError", "ConfigError", "__version__"]
