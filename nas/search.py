@@ -69,6 +69,11 @@ class SearchRun:
         state = store.load_state()
         if state is not None:
             self.strategy.load_state_dict(state)
+        from .report import ControllerLogger
+
+        # The controller's scalars go to runs/NAME/tensorboard/, beside Ray's trial logs.
+        self.controller_log = ControllerLogger(store.root, decision_names=[d.name for d in space.decisions],
+                                               start_after=len(getattr(self.strategy, "updates", [])))
         self._reconcile()
 
     # -- resume ------------------------------------------------------------------------
@@ -185,6 +190,7 @@ class SearchRun:
         # ASHA's early stop is a verdict of this search, not a failure: the strategy gets the
         # reward of the epochs the trial ran (lower, as its accuracy had not caught up).
         self.strategy.tell(p.id, record["reward"], failed=record["status"] != "ok")
+        self.controller_log.log_new(getattr(self.strategy, "updates", []))
         self.store.save_state(self.strategy.state_dict())
         best = self.best()
         if best is not None and best["trial"] == record["trial"]:
@@ -350,6 +356,22 @@ def _quiet_ray() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a "host:port" nobody listens on: ray.init would retry for minutes."""
+    import socket
+
+    if address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address must be 'auto' or HOST:PORT (e.g. 10.0.0.5:6379), got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConfigError(f"cannot reach a Ray cluster at {address}: {e.strerror or e} "
+                          "(start one with `ray start --head` there)") from None
+
+
 def start_ray(config: SearchConfig) -> bool:
     """Connect to ``config.address`` or start a local Ray (dashboard off). True if we started it."""
     import ray
@@ -361,6 +383,7 @@ def start_ray(config: SearchConfig) -> bool:
                                   configure_logging=True)
     if config.address:
         kwargs.pop("include_dashboard")
+        _check_reachable(config.address)
         try:
             ray.init(address=config.address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as e:
@@ -371,63 +394,76 @@ def start_ray(config: SearchConfig) -> bool:
 
 
 def run_search(config: SearchConfig, *, resume: bool = False, out=None) -> SearchRun:
-    """Run (or resume) a search to its full budget of trials; returns the finished SearchRun."""
+    """Run (or resume) a search to its full budget of trials; returns the finished SearchRun.
+
+    Everything that can fail on bad input (config, space, dataset files, the Ray address)
+    is checked before the run folder is created.
+    """
     out = out if out is not None else sys.stdout
     config, space, store = resolve(config, resume=resume)
     from . import data
 
-    # Load the data before creating anything: a missing dataset is a clear error, not a run folder.
     splits = data.load(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed)
-    attempt = 1
-    if resume:
-        attempt = 1 + max((int(p.name.split("-")[-1]) for p in store.ray_dir.glob("attempt-*")
-                           if p.name.split("-")[-1].isdigit()), default=0)
-    else:
-        store.write_config({"search": config.to_dict(), "space_file": str(space.path), "space_hash": space.hash,
-                            "dataset": splits.meta, "created": _now()})
-        (store.root / "space.yaml").write_bytes(Path(space.path).read_bytes())
-    run = SearchRun(config, space, store, attempt=attempt, out=out)
-    if run.finished():
-        print(f"run {config.name!r} already has all {config.trials} trials", file=out)
+    started_ray = start_ray(config)
+    try:
+        attempt = 1
+        if resume:
+            attempt = 1 + max((int(p.name.split("-")[-1]) for p in store.ray_dir.glob("attempt-*")
+                               if p.name.split("-")[-1].isdigit()), default=0)
+        else:
+            store.write_config({"search": config.to_dict(), "space_file": str(space.path), "space_hash": space.hash,
+                                "dataset": splits.meta, "created": _now()})
+            (store.root / "space.yaml").write_bytes(Path(space.path).read_bytes())
+        import torch
+
+        # The driver only runs the controller: its tiny ops are ~10x slower with several
+        # threads competing with the trials for the same cores.
+        torch.set_num_threads(1)
+        run = SearchRun(config, space, store, attempt=attempt, out=out)
+        if run.finished():
+            print(f"run {config.name!r} already has all {config.trials} trials", file=out)
+            return run
+        print(f"search {config.name}: {config.trials} trials of {config.strategy} over {space.name} "
+              f"(size {space.size:.3g}) on {config.dataset}, {config.concurrency} at a time"
+              + (f", resuming at trial {run.done + 1}" if resume else "") + f"\nrun folder: {store.root}",
+              file=out, flush=True)
+        try:
+            _tune(run, splits)
+        finally:
+            run.controller_log.close()
         return run
-    print(f"search {config.name}: {config.trials} trials of {config.strategy} over {space.name} "
-          f"(size {space.size:.3g}) on {config.dataset}, {config.concurrency} at a time"
-          + (f", resuming at trial {run.done + 1}" if resume else "") + f"\nrun folder: {store.root}", file=out, flush=True)
-    _tune(run, splits)
-    return run
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
 
 
 def _tune(run: SearchRun, splits) -> None:
-    import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
     from .trial import run_trial
 
     config = run.config
-    started_ray = start_ray(config)
-    try:
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, splits=splits),  # the dataset goes into the object store once
-            {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
-        )
-        scheduler = None
-        if config.asha:
-            scheduler = ASHAScheduler(time_attr="epoch", max_t=config.epochs, grace_period=config.asha_grace,
-                                      reduction_factor=config.asha_reduction)
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(
-                search_alg=_searcher_class()(run), scheduler=scheduler, metric=METRIC, mode="max",
-                num_samples=-1, max_concurrent_trials=config.concurrency, reuse_actors=config.reuse_actors,
-            ),
-            run_config=tune.RunConfig(
-                name=f"attempt-{run.attempt}", storage_path=str(run.store.ray_dir), verbose=0,
-                failure_config=tune.FailureConfig(max_failures=config.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            ),
-        )
-        tuner.fit()
-    finally:
-        if started_ray:
-            ray.shutdown()
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, splits=splits),  # the dataset goes into the object store once
+        {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
+    )
+    scheduler = None
+    if config.asha:
+        scheduler = ASHAScheduler(time_attr="epoch", max_t=config.epochs, grace_period=config.asha_grace,
+                                  reduction_factor=config.asha_reduction)
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=_searcher_class()(run), scheduler=scheduler, metric=METRIC, mode="max",
+            num_samples=-1, max_concurrent_trials=config.concurrency, reuse_actors=config.reuse_actors,
+        ),
+        run_config=tune.RunConfig(
+            name=f"attempt-{run.attempt}", storage_path=str(run.store.ray_dir), verbose=0,
+            failure_config=tune.FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
+    )
+    tuner.fit()
