@@ -305,6 +305,7 @@ def resolve(config: SearchConfig, *, resume: bool) -> tuple[SearchConfig, Search
     RewardConfig.from_dict(config.reward)
     TrainConfig.from_dict({"epochs": config.epochs, **config.train})
     runs_dir = Path(config.runs_dir).expanduser().resolve()
+    _check_writable(runs_dir)
     if config.name is not None:
         name = check_name(config.name)
         store = RunStore(runs_dir / name)
@@ -335,6 +336,17 @@ def resolve(config: SearchConfig, *, resume: bool) -> tuple[SearchConfig, Search
             raise ConfigError(f"the search space file {space.path} changed since run {name!r} started; "
                               "resume with the original file")
     return config, space, store
+
+
+def _check_writable(folder: Path) -> None:
+    """The runs folder must be creatable and writable, checked without creating anything."""
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"cannot create the runs folder {folder}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write to {probe} (permission denied)")
 
 
 def _numbered(folder: str, base: str) -> int:
