@@ -159,6 +159,9 @@ class SearchRun:
             "epochs": len(val_accs),
             "stopped_early": stopped,
             "ray_trial_id": trial_id,
+            "started_at": result.get("started_at"),
+            "device": result.get("device"),
+            "gpu_ids": result.get("gpu_ids", []),
         }
         return self._record(p, rec)
 
@@ -180,6 +183,9 @@ class SearchRun:
             "reused": reused_from,
             "attempt": self.attempt,
             "ray_trial_id": rec.get("ray_trial_id") if reused_from is None else None,
+            "device": rec.get("device") if reused_from is None else None,
+            "gpu_ids": rec.get("gpu_ids", []) if reused_from is None else [],
+            "started_at": rec.get("started_at") if reused_from is None else None,
             "finished_at": _now(),
         }
         self.store.append_trial(record)  # durable first: the file is the source of truth
@@ -384,6 +390,21 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
                           "(start one with `ray start --head` there)") from None
 
 
+def _check_resources(config: SearchConfig) -> None:
+    """A trial that asks for more than any node has would wait forever: refuse it up front."""
+    import ray
+
+    have = {"CPU": 0.0, "GPU": 0.0}
+    for node in ray.nodes():
+        if node.get("Alive"):
+            for k in have:
+                have[k] = max(have[k], float(node.get("Resources", {}).get(k, 0.0)))
+    for key, need, flag in (("CPU", config.cpus_per_trial, "--cpus-per-trial"),
+                            ("GPU", config.gpus_per_trial, "--gpus-per-trial")):
+        if need > have[key]:
+            raise ConfigError(f"{flag} {need:g} asks for more than the largest Ray node has ({have[key]:g} {key})")
+
+
 def start_ray(config: SearchConfig) -> bool:
     """Connect to ``config.address`` or start a local Ray (dashboard off). True if we started it."""
     import ray
@@ -418,6 +439,7 @@ def run_search(config: SearchConfig, *, resume: bool = False, out=None) -> Searc
     splits = data.load(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed)
     started_ray = start_ray(config)
     try:
+        _check_resources(config)
         attempt = 1
         if resume:
             attempt = 1 + max((int(p.name.split("-")[-1]) for p in store.ray_dir.glob("attempt-*")

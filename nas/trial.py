@@ -39,6 +39,16 @@ class _NanOutput(nn.Module):
         return self.model(x) * float("nan")
 
 
+def _gpu_ids() -> list[str]:
+    """The GPUs Ray assigned to this trial (a fraction of one is still its id)."""
+    try:
+        import ray
+
+        return [str(g) for g in ray.get_runtime_context().get_accelerator_ids().get("GPU", [])]
+    except Exception:  # outside Ray
+        return []
+
+
 def run_trial(config: dict[str, Any], splits=None, report=None) -> dict[str, Any]:
     """Train ``config["arch"]`` on ``splits``; ``report(metrics)`` is ``ray.tune.report``.
 
@@ -51,7 +61,8 @@ def run_trial(config: dict[str, Any], splits=None, report=None) -> dict[str, Any
     start = time.perf_counter()
     arch, pid = config["arch"], int(config["proposal"])
     base = {"proposal": pid, "arch": arch, "params": 0, "macs": 0, "epoch": 0, "val_acc": 0.0, "val_accs": [],
-            "train_loss": None, "status": "ok", "reason": None}
+            "train_loss": None, "status": "ok", "reason": None, "started_at": time.time(),
+            "gpu_ids": _gpu_ids(), "device": None}
     last: dict[str, Any] = {}
 
     def send(**metrics):
@@ -86,6 +97,7 @@ def run_trial(config: dict[str, Any], splits=None, report=None) -> dict[str, Any
             send(epoch=epoch, val_acc=val_accs[-1], val_accs=list(val_accs), train_loss=losses[-1])
 
     result = train(model, splits, tcfg, on_epoch=on_epoch)
+    base["device"] = result.device
     if result.failed or not every_epoch or not last:
         send(epoch=len(val_accs), val_acc=val_accs[-1] if val_accs else 0.0, val_accs=list(val_accs),
              train_loss=losses[-1] if losses else None, status=result.status, reason=result.reason)
