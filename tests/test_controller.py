@@ -11,15 +11,6 @@ from nas.strategies.controller import Controller
 from nas.strategies.reinforce import reinforce_loss
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The controller's tensors are tiny: extra intra-op threads only spin, and on a
-    busy 2-core machine they made these tests ~10x slower (CPU time)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 # Two kinds, interleaved, with different numbers of options.
 DECISIONS = (
     Decision("l0_op", "op", ("conv3", "conv5", "pool", "id")),

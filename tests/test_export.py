@@ -35,14 +35,6 @@ FOLD_ARCHS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The machines running the tests are shared; one thread is the fastest for tiny models.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def randomized(arch: str, seed: int = 0) -> nn.Module:
     """A model whose norms are far from their identity init, so folding is really tested."""

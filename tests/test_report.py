@@ -24,14 +24,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SHAPE = (1, 8, 8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Shared 2-core machines: the controller's small LSTM steps are ~10x faster on one thread.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 # ---------------------------------------------------------------------------------------
 # pareto_front

@@ -23,15 +23,6 @@ from nas.strategies.base import MAX_TRIES
 NAMES = strategies.names()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The controller's tensors are tiny: extra intra-op threads only spin, and on a
-    busy 2-core machine they made these tests ~10x slower (CPU time)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def space(**kw) -> SyntheticSpace:
     return SyntheticSpace(n_decisions=6, n_options=4, seed=0, **kw)

@@ -16,14 +16,19 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     return tuple(int(g) for g in m.groups())
 
 
-def positive_int(flag: str, value) -> int:
+def whole_number(flag: str, value, minimum: int = 1) -> int:
+    """A CLI value that must be an int >= ``minimum``, else one clear error."""
     try:
         v = int(value)
     except (TypeError, ValueError):
         raise NasError(f"{flag} must be a whole number, got {value!r}") from None
-    if v < 1:
-        raise NasError(f"{flag} must be at least 1, got {v}")
+    if v < minimum:
+        raise NasError(f"{flag} must be at least {minimum}, got {v}" if minimum else f"{flag} must be 0 or more, got {v}")
     return v
+
+
+def positive_int(flag: str, value) -> int:
+    return whole_number(flag, value, 1)
 
 
 def print_json(obj) -> None:

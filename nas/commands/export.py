@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError
-from ._util import human, positive_int, table
+from ._util import human, positive_int, table, whole_number
 
 
 def add_parser(sub):
@@ -50,13 +50,7 @@ def parse_formats(values: list[str] | None) -> tuple[str, ...]:
 
 
 def nonnegative_int(flag: str, value) -> int:
-    try:
-        v = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{flag} must be a whole number, got {value!r}") from None
-    if v < 0:
-        raise ConfigError(f"{flag} must be 0 or more, got {v}")
-    return v
+    return whole_number(flag, value, 0)
 
 
 def progress(total: int, out=None):
