@@ -438,6 +438,9 @@ def run_search(config: SearchConfig, *, resume: bool = False, out=None) -> Searc
 
     splits = data.load(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed)
     started_ray = start_ray(config)
+    import torch
+
+    threads_before = torch.get_num_threads()
     try:
         _check_resources(config)
         attempt = 1
@@ -448,8 +451,6 @@ def run_search(config: SearchConfig, *, resume: bool = False, out=None) -> Searc
             store.write_config({"search": config.to_dict(), "space_file": str(space.path), "space_hash": space.hash,
                                 "dataset": splits.meta, "created": _now()})
             (store.root / "space.yaml").write_bytes(Path(space.path).read_bytes())
-        import torch
-
         # The driver only runs the controller: its tiny ops are ~10x slower with several
         # threads competing with the trials for the same cores.
         torch.set_num_threads(1)
@@ -467,6 +468,7 @@ def run_search(config: SearchConfig, *, resume: bool = False, out=None) -> Searc
             run.controller_log.close()
         return run
     finally:
+        torch.set_num_threads(threads_before)
         if started_ray:
             import ray
 
