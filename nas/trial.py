@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -40,12 +41,17 @@ class _NanOutput(nn.Module):
 
 
 def _gpu_ids() -> list[str]:
-    """The GPUs Ray assigned to this trial (a fraction of one is still its id)."""
+    """The GPUs Ray assigned to this trial (a fraction of one is still its id); [] outside Ray."""
+    # Outside Ray, ray.get_runtime_context() would start a whole local Ray instance (Ray's
+    # auto-init): a first 1-epoch run_trial in a plain process took 4.6 s instead of 1.4 s
+    # and left a Ray running (BENCHMARKS.md, "What is slow", 1). So only ask a Ray that is
+    # already running; a Ray worker has imported and initialised ray before it runs us.
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return []
     try:
-        import ray
-
         return [str(g) for g in ray.get_runtime_context().get_accelerator_ids().get("GPU", [])]
-    except Exception:  # outside Ray
+    except Exception:  # a Ray too old or too new for this API
         return []
 
 
