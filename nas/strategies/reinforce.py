@@ -60,6 +60,7 @@ Defaults and their sources
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -96,6 +97,22 @@ def reinforce_loss(
     """
     advantage = (rewards - baseline).detach()
     return -(advantage * log_probs).mean() - entropy_weight * entropies.mean()
+
+
+@contextlib.contextmanager
+def one_thread():
+    """The controller's tensors are tiny: extra intra-op threads only spin. On a busy
+    2-core machine one update took 1045 ms with 2 threads and 10.7 ms with 1
+    (BENCHMARKS.md, machinery); on a quiet one they are equal."""
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -164,7 +181,7 @@ class Reinforce(Strategy):
 
     def _propose(self) -> tuple[int, ...]:
         def draw() -> tuple[int, ...]:
-            with torch.no_grad():
+            with torch.no_grad(), one_thread():
                 decisions, _, _ = self.controller.sample(1, generator=self._rng)
             return tuple(decisions[0].tolist())
 
@@ -182,7 +199,8 @@ class Reinforce(Strategy):
             return
         self._batch.append({"id": proposal.id, "choices": proposal.choices, "reward": reward})
         if len(self._batch) >= self.options.batch_size:
-            self._update()
+            with one_thread():
+                self._update()
 
     def _update(self) -> None:
         batch, self._batch = self._batch, []
