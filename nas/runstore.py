@@ -58,6 +58,16 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         raise
 
 
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 class RunStore:
     def __init__(self, root: Path):
         self.root = Path(root).resolve()
@@ -130,11 +140,7 @@ class RunStore:
 
     # -- strategy state and best
     def save_state(self, state: dict[str, Any]) -> None:
-        tmp = self.state_path.with_name(f".{self.state_path.name}.tmp")
-        torch.save(state, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_path)
+        atomic_torch_save(state, self.state_path)
 
     def load_state(self) -> dict[str, Any] | None:
         if not self.state_path.exists():

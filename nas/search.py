@@ -22,7 +22,7 @@ from typing import Any
 
 from . import strategies
 from .errors import ConfigError, NasError
-from .reward import RewardConfig, compute_reward
+from .reward import RewardConfig, compute_reward, window_max
 from .runconfig import SearchConfig
 from .runstore import RunStore, check_name
 from .space import SearchSpace
@@ -56,8 +56,7 @@ class SearchRun:
         self.by_proposal = {r["proposal"]: r for r in self.records}
         self.by_arch: dict[str, dict[str, Any]] = {}
         for r in self.records:
-            if r["status"] == "ok" and not r.get("stopped_early"):
-                self.by_arch.setdefault(r["arch"], r)
+            self._remember(r)
         self.live: dict[str, Proposal] = {}
         self.requeue: list[Proposal] = []
         self.started = time.time()
@@ -149,7 +148,7 @@ class SearchRun:
                                 int(result.get("macs") or 0), failed)
         rec = {
             "reward": reward,
-            "val_acc": max(val_accs[-self.reward_config.window:]) if val_accs else None,
+            "val_acc": window_max(val_accs, self.reward_config.window) if val_accs else None,
             "val_accs": val_accs,
             "params": result.get("params"),
             "macs": result.get("macs"),
@@ -191,8 +190,7 @@ class SearchRun:
         self.store.append_trial(record)  # durable first: the file is the source of truth
         self.records.append(record)
         self.by_proposal[p.id] = record
-        if record["status"] == "ok" and not record["stopped_early"]:
-            self.by_arch.setdefault(record["arch"], record)
+        self._remember(record)
         # ASHA's early stop is a verdict of this search, not a failure: the strategy gets the
         # reward of the epochs the trial ran (lower, as its accuracy had not caught up).
         self.strategy.tell(p.id, record["reward"], failed=record["status"] != "ok")
@@ -203,6 +201,11 @@ class SearchRun:
             self.store.write_best(best)
         Progress.trial_line(self, record)
         return record
+
+    def _remember(self, record: dict[str, Any]) -> None:
+        """An architecture counts as evaluated (for reuse) once it trained to the end."""
+        if record["status"] == "ok" and not record.get("stopped_early"):
+            self.by_arch.setdefault(record["arch"], record)
 
     def best(self) -> dict[str, Any] | None:
         ok = [r for r in self.records if r["status"] == "ok"]
@@ -236,12 +239,11 @@ def _searcher_class():
             self.run.complete(trial_id, result, error)
 
         def save(self, checkpoint_path: str):
-            import torch
+            from .runstore import atomic_torch_save
 
-            tmp = Path(checkpoint_path).with_name(Path(checkpoint_path).name + ".tmp")
-            torch.save({"strategy": self.run.strategy.state_dict(),
-                        "live": {k: [p.id, p.arch, list(p.choices)] for k, p in self.run.live.items()}}, tmp)
-            os.replace(tmp, checkpoint_path)
+            atomic_torch_save({"strategy": self.run.strategy.state_dict(),
+                               "live": {k: [p.id, p.arch, list(p.choices)] for k, p in self.run.live.items()}},
+                              Path(checkpoint_path))
 
         def restore(self, checkpoint_path: str):
             import torch
@@ -334,11 +336,12 @@ def resolve(config: SearchConfig, *, resume: bool) -> tuple[SearchConfig, Search
         name = store.root.name
     config = replace(config, name=name)
     if resume:
-        saved = SearchConfig.from_dict(store.read_config()["search"], where=str(store.config_path))
+        stored = store.read_config()
+        saved = SearchConfig.from_dict(stored["search"], where=str(store.config_path))
         # On resume the run's saved settings win; only the budget may grow.
         config = replace(saved, trials=max(saved.trials, config.trials), address=config.address)
         space = SearchSpace.load(saved.space)
-        if space.hash != store.read_config().get("space_hash"):
+        if space.hash != stored.get("space_hash"):
             raise ConfigError(f"the search space file {space.path} changed since run {name!r} started; "
                               "resume with the original file")
     return config, space, store
@@ -368,8 +371,6 @@ def _numbered(folder: str, base: str) -> int:
 
 def _quiet_ray() -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old engine is silent at verbose=0
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     for name in ("ray", "ray.tune", "ray.train", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

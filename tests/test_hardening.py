@@ -43,7 +43,6 @@ def test_sigkill_at_random_points_then_resume(tmp_path):
     rng = random.Random(7)
     trials, kills = 8, 0
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    log = tmp_path / "trials_seen"
     path = tmp_path / "k" / "trials.jsonl"
     for attempt in range(3):
         extra = ("--resume",) if attempt else ()
@@ -60,7 +59,6 @@ def test_sigkill_at_random_points_then_resume(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait()
-        log.write_text(str(_count(path)))
     assert kills >= 2
     res = subprocess.run(_search_cmd(tmp_path, trials, "--resume"), cwd=REPO, env=env, capture_output=True,
                          text=True, timeout=300)
