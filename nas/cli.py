@@ -38,13 +38,24 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_command(argv: list[str]) -> None:
+    """A misspelt subcommand gets a did-you-mean (argparse would list every choice)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first is not None and first not in COMMANDS:
+        from .registry import suggest
+
+        raise NasError(f"unknown command {first!r}{suggest(first, COMMANDS)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        _check_command(argv)
         args = make_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except NasError as e:
         print(f"nas: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
     except BrokenPipeError:
         return 0
     except OSError as e:  # unreadable input, unwritable output folder, full disk

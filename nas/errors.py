@@ -3,7 +3,12 @@ from __future__ import annotations
 
 
 class NasError(Exception):
-    """Base of every error this package raises on bad user input."""
+    """Base of every error this package raises on bad user input.
+
+    ``exit_code`` is the CLI's exit status for it: 2 (bad input) unless a subclass says otherwise.
+    """
+
+    exit_code = 2
 
 
 class ArchError(NasError, ValueError):
@@ -24,3 +29,10 @@ class SpaceError(NasError, ValueError):
 
 class ConfigError(NasError, ValueError):
     """A malformed run configuration or command-line value."""
+
+
+class RunFolderError(NasError):
+    """The run folder could not be written (disk full, permissions): the search stopped with its
+    durable state intact up to the last recorded trial. Not bad input, so exit status 1."""
+
+    exit_code = 1

@@ -12,8 +12,8 @@ Pieces:
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import os
+import shlex
 import sys
 import time
 from dataclasses import replace
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from . import strategies
-from .errors import ConfigError, NasError
+from .cluster import check_resources, start_ray
+from .errors import ConfigError, NasError, RunFolderError
 from .reward import RewardConfig, compute_reward, window_max
 from .runconfig import SearchConfig
 from .runstore import RunStore, check_name
@@ -73,6 +74,10 @@ class SearchRun:
         # The controller's scalars go to runs/NAME/tensorboard/, beside Ray's trial logs.
         self.controller_log = ControllerLogger(store.root, decision_names=[d.name for d in space.decisions],
                                                start_after=len(getattr(self.strategy, "updates", [])))
+        self.broken: set[str] = set()  # side outputs that failed once and are off for this attempt
+        self.fatal: BaseException | None = None  # what stopped the search (set by StrategySearcher)
+        self.best_written: int | None = None
+        self._write_best()  # a kill between a record and best.json left it behind: catch up
         self._reconcile()
 
     # -- resume ------------------------------------------------------------------------
@@ -187,20 +192,41 @@ class SearchRun:
             "started_at": rec.get("started_at") if reused_from is None else None,
             "finished_at": _now(),
         }
-        self.store.append_trial(record)  # durable first: the file is the source of truth
+        # Durable state first, in this order: the trial record (the source of truth), best.json,
+        # the strategy's state. A failure here propagates and stops the search (see
+        # StrategySearcher); resume repairs whatever came after the record.
+        self.store.append_trial(record)
         self.records.append(record)
         self.by_proposal[p.id] = record
         self._remember(record)
+        self._write_best()
         # ASHA's early stop is a verdict of this search, not a failure: the strategy gets the
         # reward of the epochs the trial ran (lower, as its accuracy had not caught up).
         self.strategy.tell(p.id, record["reward"], failed=record["status"] != "ok")
-        self.controller_log.log_new(getattr(self.strategy, "updates", []))
         self.store.save_state(self.strategy.state_dict())
-        best = self.best()
-        if best is not None and best["trial"] == record["trial"]:
-            self.store.write_best(best)
-        Progress.trial_line(self, record)
+        # Side outputs only then: each failure is one warning, and the search goes on.
+        self.side("TensorBoard logging", self.controller_log.log_new, getattr(self.strategy, "updates", []))
+        self.side("progress output", Progress.trial_line, self, record)
         return record
+
+    def _write_best(self) -> None:
+        """best.json names the best ok trial of trials.jsonl; rewritten only when that changes."""
+        best = self.best()
+        if best is not None and (self.best_written is None or best["trial"] != self.best_written):
+            self.store.write_best(best)
+            self.best_written = best["trial"]
+
+    def side(self, what: str, fn, *args) -> None:
+        """Run an optional side output; the first failure disables it with one warning line."""
+        if what in self.broken:
+            return
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001  (any failure of a side output is survivable)
+            self.broken.add(what)
+            msg = str(e).splitlines()[0] if str(e) else ""
+            print(f"nas: warning: {what} failed ({type(e).__name__}{': ' + msg if msg else ''}); "
+                  "the search goes on without it", file=sys.stderr, flush=True)
 
     def _remember(self, record: dict[str, Any]) -> None:
         """An architecture counts as evaluated (for reuse) once it trained to the end."""
@@ -232,11 +258,25 @@ def _searcher_class():
             return state
 
         def suggest(self, trial_id: str):
-            cfg = self.run.next_config(trial_id)
+            if self.run.fatal is not None:
+                return Searcher.FINISHED
+            try:
+                cfg = self.run.next_config(trial_id)
+            except Exception as e:  # noqa: BLE001  (re-raised by run_search once Tune has stopped)
+                self.run.fatal = e
+                return Searcher.FINISHED
             return Searcher.FINISHED if cfg == "FINISHED" else cfg
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
-            self.run.complete(trial_id, result, error)
+            # Tune logs an exception raised here as "Error stopping trial" and carries on, which
+            # would leave the run folder behind the search. So the first failure of the durable
+            # path is kept, _FatalStopper ends the experiment, and run_search raises it.
+            if self.run.fatal is not None:
+                return
+            try:
+                self.run.complete(trial_id, result, error)
+            except Exception as e:  # noqa: BLE001
+                self.run.fatal = e
 
         def save(self, checkpoint_path: str):
             from .runstore import atomic_torch_save
@@ -253,6 +293,27 @@ def _searcher_class():
             self.run.live = {k: Proposal(v[0], v[1], tuple(v[2])) for k, v in state["live"].items()}
 
     return StrategySearcher
+
+
+def _stopper_class():
+    from ray.tune import Stopper
+
+    class FatalStopper(Stopper):
+        """Stops the whole experiment once the driver has hit a fatal error (``run.fatal``)."""
+
+        def __init__(self, run: SearchRun):
+            self.run = run
+
+        def __getstate__(self):  # pickled into Tune's experiment state, like the searcher
+            return {"run": None}
+
+        def __call__(self, trial_id, result) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return self.run is not None and self.run.fatal is not None
+
+    return FatalStopper
 
 
 class Progress:
@@ -369,64 +430,6 @@ def _numbered(folder: str, base: str) -> int:
 # Running
 # ---------------------------------------------------------------------------------------
 
-def _quiet_ray() -> None:
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old engine is silent at verbose=0
-    for name in ("ray", "ray.tune", "ray.train", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-
-
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Fail fast on a "host:port" nobody listens on: ray.init would retry for minutes."""
-    import socket
-
-    if address in ("auto", "local") or "://" in address:
-        return
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"--address must be 'auto' or HOST:PORT (e.g. 10.0.0.5:6379), got {address!r}")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as e:
-        raise ConfigError(f"cannot reach a Ray cluster at {address}: {e.strerror or e} "
-                          "(start one with `ray start --head` there)") from None
-
-
-def _check_resources(config: SearchConfig) -> None:
-    """A trial that asks for more than any node has would wait forever: refuse it up front."""
-    import ray
-
-    have = {"CPU": 0.0, "GPU": 0.0}
-    for node in ray.nodes():
-        if node.get("Alive"):
-            for k in have:
-                have[k] = max(have[k], float(node.get("Resources", {}).get(k, 0.0)))
-    for key, need, flag in (("CPU", config.cpus_per_trial, "--cpus-per-trial"),
-                            ("GPU", config.gpus_per_trial, "--gpus-per-trial")):
-        if need > have[key]:
-            raise ConfigError(f"{flag} {need:g} asks for more than the largest Ray node has ({have[key]:g} {key})")
-
-
-def start_ray(config: SearchConfig) -> bool:
-    """Connect to ``config.address`` or start a local Ray (dashboard off). True if we started it."""
-    import ray
-
-    _quiet_ray()
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                                  configure_logging=True)
-    if config.address:
-        kwargs.pop("include_dashboard")
-        _check_reachable(config.address)
-        try:
-            ray.init(address=config.address, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ConfigError(f"cannot connect to the Ray cluster at {config.address!r}: {str(e).splitlines()[0]}") from None
-    else:
-        ray.init(**kwargs)
-    return True
-
-
 def run_search(config: SearchConfig, *, resume: bool = False, out=None) -> SearchRun:
     """Run (or resume) a search to its full budget of trials; returns the finished SearchRun.
 
@@ -443,7 +446,7 @@ def run_search(config: SearchConfig, *, resume: bool = False, out=None) -> Searc
 
     threads_before = torch.get_num_threads()
     try:
-        _check_resources(config)
+        check_resources(config)
         attempt = 1
         if resume:
             attempt = 1 + max((int(p.name.split("-")[-1]) for p in store.ray_dir.glob("attempt-*")
@@ -466,7 +469,7 @@ def run_search(config: SearchConfig, *, resume: bool = False, out=None) -> Searc
         try:
             _tune(run, splits)
         finally:
-            run.controller_log.close()
+            run.side("TensorBoard logging", run.controller_log.close)
         return run
     finally:
         torch.set_num_threads(threads_before)
@@ -499,8 +502,23 @@ def _tune(run: SearchRun, splits) -> None:
         ),
         run_config=tune.RunConfig(
             name=f"attempt-{run.attempt}", storage_path=str(run.store.ray_dir), verbose=0,
+            stop=_stopper_class()(run),
             failure_config=tune.FailureConfig(max_failures=config.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
     tuner.fit()
+    e = run.fatal
+    if isinstance(e, OSError):  # disk full, permissions, a vanished folder: one line, exit 1
+        where = f" {e.filename}" if e.filename else ""
+        raise RunFolderError(f"cannot write{where} ({e.strerror or e}); the search stopped after {run.done} "
+                             f"recorded trials. Fix the cause, then continue with: {resume_command(run.config)}") from e
+    if e is not None:  # a NasError is one line already; anything else is a bug and keeps its traceback
+        raise e
+
+
+def resume_command(config: SearchConfig) -> str:
+    """The command that continues this run, with every flag needed to find it again."""
+    runs_dir = Path(config.runs_dir)
+    where = "" if runs_dir == Path("runs") else f" --runs-dir {shlex.quote(str(runs_dir))}"
+    return f"nas search --name {config.name}{where} --resume"

@@ -247,3 +247,148 @@ def test_default_names_are_numbered(tmp_path):
     assert (a.store.root.name, b.store.root.name) == ("digits-random", "digits-random-2")
     cfg, _, store = resolve(SearchConfig(runs_dir=str(tmp_path), strategy="random"), resume=True)
     assert store.root.name == "digits-random-2"
+
+
+# ---------------------------------------------------------------------------- durable state first
+
+def _assert_consistent(root, trials, finished=True):
+    """trials.jsonl, best.json and strategy.pt of a run folder agree with each other (a stopped
+    run may still have proposals pending: the trials that were running)."""
+    from nas.runstore import RunStore
+
+    recs = RunStore(root).read_trials()
+    assert [r["trial"] for r in recs] == list(range(1, trials + 1))
+    ok = [r for r in recs if r["status"] == "ok"]
+    assert json.loads((root / "best.json").read_text()) == max(ok, key=lambda r: (r["reward"], -r["trial"]))
+    state = torch.load(root / "strategy.pt", weights_only=True)
+    assert len(state["history"]) == trials and (not finished or not state["pending"])
+    return recs
+
+
+def _play(run, accs):
+    """Drive a SearchRun without Ray: one trial at a time, with the given accuracies."""
+    for i, acc in enumerate(accs):
+        run.next_config(f"t{i}")
+        run.complete(f"t{i}", _result(run.config, acc=acc))
+
+
+@pytest.mark.parametrize("broken", ["logger", "progress"])
+def test_a_failing_side_output_warns_once_and_the_durable_state_stays_whole(tmp_path, capsys, monkeypatch, broken):
+    from nas import search
+    from nas.report import ControllerLogger
+
+    def boom(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'tensorboard'")
+
+    monkeypatch.setattr(*((ControllerLogger, "log", boom) if broken == "logger" else (search.Progress, "trial_line", boom)))
+    run = _run(tmp_path, trials=6, epochs=3, strategy="reinforce", strategy_options={"batch_size": 2})
+    _play(run, [0.5, 0.7, 0.6, 0.9, 0.8, 0.4])
+    err = capsys.readouterr().err
+    what = "TensorBoard logging" if broken == "logger" else "progress output"
+    assert err == (f"nas: warning: {what} failed (ModuleNotFoundError: No module named 'tensorboard'); "
+                   "the search goes on without it\n")
+    recs = _assert_consistent(run.store.root, 6)
+    assert max(recs, key=lambda r: r["reward"])["trial"] == 4
+    assert len(run.strategy.updates) == 3  # every batch of 2 reached the controller
+
+
+def test_the_durable_writes_come_in_order_record_best_state(tmp_path, monkeypatch):
+    run = _run(tmp_path, trials=3, epochs=3, strategy="random")
+    calls = []
+    for name in ("append_trial", "write_best", "save_state"):
+        real = getattr(run.store, name)
+        monkeypatch.setattr(run.store, name, lambda *a, _n=name, _r=real: (calls.append(_n), _r(*a))[1])
+    from nas import search
+
+    monkeypatch.setattr(search.Progress, "trial_line", lambda *a: calls.append("progress"))
+    _play(run, [0.5, 0.4, 0.9])
+    assert calls == ["append_trial", "write_best", "save_state", "progress",  # trial 1: a new best
+                     "append_trial", "save_state", "progress",  # trial 2: best unchanged
+                     "append_trial", "write_best", "save_state", "progress"]
+
+
+def test_a_kill_between_the_record_and_best_json_is_caught_up_on_resume(tmp_path):
+    run = _run(tmp_path, trials=4, epochs=3, strategy="random")
+    _play(run, [0.5, 0.6])
+    stale = (run.store.root / "best.json").read_text()
+    run.next_config("t2")
+    run.complete("t2", _result(run.config, acc=0.9))
+    (run.store.root / "best.json").write_text(stale)  # as if killed right after the record
+    again = SearchRun(run.config, run.space, run.store, attempt=2, out=open(os.devnull, "w"))
+    assert json.loads((run.store.root / "best.json").read_text())["trial"] == 3
+    assert again.best()["trial"] == 3
+
+
+def test_a_failed_state_write_raises_and_resume_loses_nothing(tmp_path, monkeypatch):
+    run = _run(tmp_path, trials=4, epochs=3, strategy="reinforce", strategy_options={"batch_size": 2})
+    _play(run, [0.5])
+    monkeypatch.setattr(run.store, "save_state", lambda state: (_ for _ in ()).throw(OSError(28, "No space left")))
+    run.next_config("t1")
+    with pytest.raises(OSError, match="No space left"):
+        run.complete("t1", _result(run.config, acc=0.8))
+    monkeypatch.undo()
+    assert len(run.store.read_trials()) == 2  # the record came first and stays
+    assert json.loads((run.store.root / "best.json").read_text())["trial"] == 2
+    again = SearchRun(run.config, run.space, run.store, attempt=2, out=open(os.devnull, "w"))
+    _play(again, [0.3, 0.2])
+    _assert_consistent(run.store.root, 4)
+
+
+def test_searcher_keeps_the_first_fatal_error_and_finishes(tmp_path, monkeypatch):
+    from ray.tune.search import Searcher
+
+    run = _run(tmp_path, trials=4, epochs=3, strategy="random")
+    searcher = _searcher_class()(run)
+    searcher.suggest("a")
+    searcher.suggest("b")
+    monkeypatch.setattr(run.store, "append_trial", lambda rec: (_ for _ in ()).throw(OSError(28, "No space left")))
+    searcher.on_trial_complete("a", _result(run.config))  # Tune would log and swallow a raise here
+    assert isinstance(run.fatal, OSError)
+    assert searcher.suggest("c") == Searcher.FINISHED
+    searcher.on_trial_complete("b", _result(run.config))  # ignored once the search is stopping
+    assert run.done == 0
+
+
+def test_through_ray_a_failing_logger_is_one_warning(tmp_path, ray_local, monkeypatch, capfd):
+    from nas.report import ControllerLogger
+
+    def boom(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'tensorboard'")
+
+    monkeypatch.setattr(ControllerLogger, "log", boom)
+    run = run_search(SearchConfig(runs_dir=str(tmp_path), trials=4, concurrency=2, epochs=1, strategy="reinforce",
+                                  strategy_options={"batch_size": 2}))
+    out, err = capfd.readouterr()
+    assert err.count("nas: warning: TensorBoard logging failed") == 1
+    assert "Traceback" not in out + err and "Error stopping trial" not in out + err
+    assert "[4/4]" in out
+    _assert_consistent(run.store.root, 4)
+
+
+def test_through_ray_a_full_disk_stops_the_search_with_one_error_and_resume_finishes(tmp_path, ray_local,
+                                                                                      monkeypatch, capfd):
+    from nas.runstore import RunStore
+
+    real = RunStore.append_trial
+    writes = []
+
+    def fills_up(self, record):
+        writes.append(record["trial"])
+        if len(writes) >= 3:
+            raise OSError(28, "No space left on device", str(self.trials_path))
+        real(self, record)
+
+    monkeypatch.setattr(RunStore, "append_trial", fills_up)
+    argv = ["search", "--runs-dir", str(tmp_path), "--name", "full", "--trials", "8", "--epochs", "1",
+            "--strategy", "random"]
+    assert main(argv) == 1
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "Error stopping trial" not in out + err
+    lines = [line for line in err.splitlines() if line.startswith("nas: ")]
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "trials.jsonl" in lines[0]
+    assert f"nas search --name full --runs-dir {tmp_path} --resume" in lines[0]
+    assert len(writes) == 3  # the search stopped at the first failure instead of training on
+    _assert_consistent(tmp_path / "full", 2, finished=False)
+    monkeypatch.setattr(RunStore, "append_trial", real)
+    assert main(argv[:-2] + ["--resume"]) == 0
+    _assert_consistent(tmp_path / "full", 8)

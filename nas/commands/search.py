@@ -6,28 +6,68 @@ import sys
 from ..errors import ConfigError
 from ..runconfig import SearchConfig, load_yaml_config
 
-# flag -> (SearchConfig field, type); every flag can also be set in the YAML config.
+# flag -> (SearchConfig field, type, help); every flag can also be set in the YAML config.
+# The help gets the field's default from SearchConfig, so the two cannot drift apart.
 FLAGS = {
-    "--name": ("name", str), "--trials": ("trials", int), "--concurrency": ("concurrency", int),
-    "--strategy": ("strategy", str), "--dataset": ("dataset", str), "--data-dir": ("data_dir", str),
-    "--epochs": ("epochs", int), "--cpus-per-trial": ("cpus_per_trial", float),
-    "--gpus-per-trial": ("gpus_per_trial", float), "--address": ("address", str), "--seed": ("seed", int),
-    "--runs-dir": ("runs_dir", str), "--val-fraction": ("val_fraction", float),
+    "--name": ("name", str, "run folder name under --runs-dir (default: <space>-<strategy>, numbered -2, -3... "
+                            "when taken)"),
+    "--runs-dir": ("runs_dir", str, "folder that holds the run folders"),
+    "--trials": ("trials", int, "architectures to evaluate in the whole run (resumes included)"),
+    "--concurrency": ("concurrency", int, "trials trained at the same time"),
+    "--strategy": ("strategy", str, "search strategy"),
+    "--dataset": ("dataset", str, "dataset (default: the space file's `dataset`)"),
+    "--data-dir": ("data_dir", str, "folder with the dataset files in torchvision's layout "
+                                    "(default: $NAS_DATA_DIR, else ./data)"),
+    "--val-fraction": ("val_fraction", float, "share of the training set held out as the validation split "
+                                              "that scores the trials"),
+    "--epochs": ("epochs", int, "training epochs per trial"),
+    "--cpus-per-trial": ("cpus_per_trial", float, "CPUs Ray reserves for each trial"),
+    "--gpus-per-trial": ("gpus_per_trial", float, "GPUs per trial; a fraction packs several trials on one GPU"),
+    "--address": ("address", str, "an existing Ray cluster to join: HOST:PORT or 'auto' "
+                                  "(default: start a private local Ray)"),
+    "--seed": ("seed", int, "seed of the strategy, the validation split and the trials' training"),
 }
 
 
+def _help(field: str, text: str, choices=None) -> str:
+    """Help text with the default (unless the text gives its own) and the choices."""
+    head, own, default = text.partition(" (default:")
+    if choices:
+        head += f"; one of: {', '.join(choices)}"
+    return head + (own + default if own else f" (default: {getattr(SearchConfig(), field)})")
+
+
 def add_parser(sub):
-    p = sub.add_parser("search", help="run a search with Ray Tune (default: digits, a few minutes on 2 CPUs)",
-                       description="Train sampled architectures in parallel and learn from their validation accuracy.")
-    p.add_argument("space", nargs="?", default=None, help="search-space YAML file or shipped name (default: digits)")
-    p.add_argument("--config", default=None, help="YAML file with any of the settings below (flags win)")
-    for flag, (field, _) in FLAGS.items():
-        p.add_argument(flag, dest=field, default=None, metavar=field.upper())
-    p.add_argument("--asha", action="store_const", const=True, default=None, help="ASHA early stopping")
+    from .. import data, strategies
+
+    choices = {"strategy": strategies.names(), "dataset": data.names()}
+    p = sub.add_parser("search", help="run a search with Ray Tune (default: 40 trials on digits)",
+                       description="Train sampled architectures in parallel and learn from their validation accuracy. "
+                                   "Settings: defaults < the space file < --config FILE < flags.")
+    p.add_argument("space", nargs="?", default=None, metavar="SPACE",
+                   help=_help("space", "search-space YAML file or shipped space", _shipped_spaces()))
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="YAML file with any of these settings and more (strategy_options, train, reward, "
+                        "asha_grace, ...); flags win (default: none)")
+    for flag, (field, _, text) in FLAGS.items():
+        p.add_argument(flag, dest=field, default=None, metavar=field.upper(),
+                       help=_help(field, text, choices.get(field)))
+    p.add_argument("--asha", action="store_const", const=True, default=None,
+                   help="stop weak trials early with ASHA (Li et al. 2020); they are scored on the epochs "
+                        "they ran (default: off)")
     p.add_argument("--no-reuse", dest="reuse", action="store_const", const=False, default=None,
-                   help="train an architecture again even if this run evaluated it already")
-    p.add_argument("--resume", action="store_true", help="continue the run (by --name, else the latest of its kind)")
+                   help="train an architecture again even if this run evaluated it already "
+                        "(default: reuse its recorded result)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a stopped run: the one named by --name, else the latest of this space and "
+                        "strategy (default: off, start a new run)")
     p.set_defaults(func=run)
+
+
+def _shipped_spaces() -> list[str]:
+    from ..space import shipped
+
+    return list(shipped())
 
 
 def _convert(flag: str, value: str, kind):
@@ -46,7 +86,7 @@ def config_from_args(args) -> SearchConfig:
     flags = {}
     if args.space is not None:
         flags["space"] = args.space
-    for flag, (field, kind) in FLAGS.items():
+    for flag, (field, kind, _) in FLAGS.items():
         v = getattr(args, field)
         if v is not None:
             flags[field] = _convert(flag, v, kind)
@@ -57,14 +97,14 @@ def config_from_args(args) -> SearchConfig:
 
 
 def run(args) -> int:
-    from ..search import run_search
+    from ..search import resume_command, run_search
 
     cfg = config_from_args(args)
     search = run_search(cfg, resume=args.resume)
     print_summary(search)
     if not search.finished():
         print(f"\nstopped after {search.done} of {search.config.trials} trials; continue with:\n"
-              f"  nas search --name {search.config.name} --resume", file=sys.stderr)
+              f"  {resume_command(search.config)}", file=sys.stderr)
         return 130
     return 0
 
@@ -82,4 +122,4 @@ def print_summary(search) -> None:
     rows = [[str(r["trial"]), f"{r['reward']:.4f}", f"{r['val_acc']:.4f}", human(r["params"]), human(r["macs"]),
              r["arch"]] for r in ok[:5]]
     print(table(rows, ["trial", "reward", "val_acc", "params", "MACs", "architecture"], right={0, 1, 2, 3, 4}))
-    print(f"\nbest: {ok[0]['arch']}\n      (runs/{search.config.name}/best.json)")
+    print(f"\nbest: {ok[0]['arch']}\n      ({search.store.best_path})")
