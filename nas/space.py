@@ -857,4 +857,8 @@ def locate(path: str | Path) -> Path:
         return shipped()[name]
     if p.exists():
         return p  # a folder: reading it fails with a clear message
+    if len(p.parts) == 1:  # a bare word is most likely a shipped name, misspelt
+        from .registry import suggest
+
+        raise SpaceError(f"{path}: no such search space file or shipped space{suggest(name, shipped())}")
     raise SpaceError(f"{path}: no such search space file (shipped spaces: {', '.join(shipped()) or 'none'})")

@@ -51,3 +51,23 @@ def human(n: int) -> str:
         if n >= div:
             return f"{n / div:.2f}{unit}"
     return str(n)
+
+
+def arch_or_baseline(text: str, input_shape) -> tuple[str, str | None]:
+    """``(architecture string, baseline name or None)`` for a command-line argument that is either.
+
+    A single bare word that is neither a baseline nor a layer is most likely a misspelt
+    baseline (``resnet81``): the error suggests the closest name of either kind.
+    """
+    from .. import baselines
+    from ..arch import OPS, parse
+    from ..errors import ArchError
+    from ..registry import suggest
+
+    if text in baselines.names():
+        return baselines.get(text, input_shape), text
+    word = text.strip()
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", word) and word not in OPS:
+        raise ArchError(f"{word!r} is neither a baseline (`nas baselines`) nor a layer"
+                        f"{suggest(word, baselines.names() + OPS.names())}")
+    return str(parse(text)), None

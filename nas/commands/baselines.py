@@ -6,7 +6,7 @@ from ._util import human, print_json, table
 
 def add_parser(sub):
     p = sub.add_parser("baselines", help="list the built-in baselines (ResNet, VGG, GoogLeNet, ...)")
-    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.add_argument("--json", action="store_true", help="print a JSON list (default: a table)")
     p.set_defaults(func=run)
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..builder import summarize
-from ._util import human, parse_shape, positive_int, print_json, table
+from ._util import arch_or_baseline, human, parse_shape, positive_int, print_json, table
 
 
 def add_parser(sub):
@@ -11,21 +11,14 @@ def add_parser(sub):
     p.add_argument("arch", metavar="ARCH_OR_BASELINE", help="an architecture string (quote it) or a baseline name")
     p.add_argument("--input", default=None, help="input shape CxHxW (default 3x224x224)")
     p.add_argument("--classes", default="1000", help="number of classes (default 1000)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
     p.set_defaults(func=run)
-
-
-def resolve_arch(text: str, input_shape) -> str:
-    """A baseline name becomes its architecture string for this input; anything else is a string."""
-    from .. import baselines
-
-    return baselines.get(text, input_shape) if text in baselines.names() else text
 
 
 def run(args) -> int:
     input_shape = parse_shape(args.input) if args.input else (3, 224, 224)
     classes = positive_int("--classes", args.classes)
-    s = summarize(resolve_arch(args.arch, input_shape), input_shape, classes)
+    s = summarize(arch_or_baseline(args.arch, input_shape)[0], input_shape, classes)
     if args.json:
         print_json(s.to_dict())
         return 0

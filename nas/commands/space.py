@@ -22,7 +22,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("file", metavar="FILE", help=f"a space file or a shipped space ({', '.join(shipped())})")
     p.add_argument("--sample", type=int, default=3, metavar="N", help="architectures to sample (default 3)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sampler (default 0)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object (default: a table)")
     p.set_defaults(func=run)
 
 
