@@ -31,6 +31,7 @@ BENCHMARKS = {
     "search_synthetic": "bench.search_synthetic",
     "machinery": "bench.machinery",
     "trainer_overhead": "bench.trainer_overhead",
+    "attach": "bench.attach",  # before the in-process Ray of the next ones exists: its searches are subprocesses
     "trial_overhead": "bench.trial_overhead",
     "search_digits": "bench.search_digits",
     "gpu": "bench.gpu",

@@ -268,12 +268,12 @@ def test_no_pickle_and_torch_load_is_weights_only():
 def test_ray_dashboard_is_off(monkeypatch):
     import ray
 
-    from nas import search
+    from nas import cluster
 
     seen = {}
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kw: seen.update(kw))
-    assert search.start_ray(SearchConfig())
+    assert cluster.start_ray(SearchConfig())
     assert seen["include_dashboard"] is False
 
 
