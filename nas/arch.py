@@ -4,8 +4,9 @@
 
 Layers are ``name(args, key=value)`` tokens separated by spaces; ``*N`` repeats a layer;
 ``key=value`` tokens without parentheses at the start are whole-architecture settings
-(default norm, activation, norm epsilon). A classifier ``Linear(features, num_classes)``
-is appended by the builder, so a string does not fix the number of classes.
+(default norm, activation, norm epsilon, weight initialization). A classifier
+``Linear(features, num_classes)`` is appended by the builder, so a string does not fix the
+number of classes.
 
 ``parse`` turns a string into a frozen, typed :class:`Arch` (grammar as data: nothing is
 ever ``eval``-ed); ``str(arch)`` / ``format_arch`` gives the one canonical string, so
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import ArchError
+from .norms import INIT_SCHEMES
 from .registry import Registry, suggest
 
 REQUIRED = object()  # sentinel: a parameter without default
@@ -177,6 +179,7 @@ OPS: Registry[OpSpec] = Registry("layer", ArchError)
 
 NORMS = ("bn", "ln", "gn", "in", "none")
 ACTS = ("relu", "relu6", "gelu", "silu", "tanh", "sigmoid", "none")
+INITS = tuple(INIT_SCHEMES.names())  # weight-initialization schemes (nas/norms.py)
 
 
 # ---------------------------------------------------------------------------
@@ -231,12 +234,16 @@ class Settings:
     norm: str = "bn"
     act: str = "relu"
     eps: float = 1e-5  # norm epsilon (torchvision's GoogLeNet uses 1e-3)
+    # Weight initialization, after a torchvision family's __init__ (nas/norms.py INIT_SCHEMES).
+    # "resnet" (He et al. 2015 normal init, fan_out, on convs) is what every string had before.
+    init: str = "resnet"
 
 
 SETTINGS_PARAMS = (
     Param("norm", NAME, "bn", choices=NORMS, doc="default normalization"),
     Param("act", NAME, "relu", choices=ACTS, doc="default activation"),
     Param("eps", FLOAT, 1e-5, min=1e-12, max=1.0, doc="normalization epsilon"),
+    Param("init", NAME, "resnet", choices=INITS, doc="weight initialization, as torchvision's family of that name"),
 )
 
 

@@ -15,8 +15,14 @@ the same parameter count at 3x224x224 and 1000 classes; :func:`from_torchvision`
 a torchvision model's weights over, with identical outputs in eval mode.
 
 API: ``names()``, ``get(name, input_shape=(3, 224, 224)) -> str``, ``describe(name) -> dict``
-(params and MACs at 3x224x224, 1000 classes), ``from_torchvision(model) -> Network``, and
-the registry ``BASELINES`` of :class:`Baseline` entries.
+(params and MACs at 3x224x224, 1000 classes), ``preset_for(name)`` (the training preset
+with the paper's optimizer settings), ``from_torchvision(model) -> Network``, and the
+registry ``BASELINES`` of :class:`Baseline` entries.
+
+Initialization. Each family's string names torchvision's init for it (``init=vgg``,
+``init=googlenet``, ``init=densenet``; ResNets use the default, ``resnet``), so a baseline
+starts as its torchvision twin does. The one exception is VGG on small inputs, which starts
+from He's forward init (``init=he_fan_in``; ``_vgg_init`` gives the reason and the numbers).
 
 GoogLeNet. ``googlenet`` is the paper's network (Szegedy et al. 2014, Table 1): 5x5
 convolutions in the 5x5 branch, a 3x3/2 max pool before 5a, dropout 0.4, no auxiliary
@@ -39,7 +45,9 @@ networks do (He et al. 2015, Sec. 4.2):
 
 At any size, downsampling stops once the feature map is 1 pixel on a side: a pool that
 would apply to such a map, or leave less than 1 pixel, is dropped, and a strided block or
-transition becomes stride 1. So digits (1x8x8) and CIFAR (3x32x32) both build.
+transition becomes stride 1. A ``conv`` layer on a 1-pixel map gets a 1-pixel kernel (its
+other taps would only ever see zero padding; same function, no dead weights, and an init
+that counts the taps it really has). So digits (1x8x8) and CIFAR (3x32x32) both build.
 """
 from __future__ import annotations
 
@@ -97,6 +105,17 @@ class _Plan:
         """``stride`` if a strided layer still downsamples here, else 1."""
         return stride if self.down(k, stride, pad) else 1
 
+    def kernel(self, k: int) -> str:
+        """The kernel of a stride-1 "same" conv here: 1 along a side that is 1 pixel long.
+
+        There the conv only ever uses its centre taps; the others multiply zero padding, so a
+        1-wide kernel is the same function without the dead weights. It also keeps the init
+        right: Kaiming's fan counts k*k taps per channel, so on a 1-pixel map each k=3 conv
+        would start 3x too small (9x in variance), and VGG-16 on digits has six of them in a row.
+        """
+        kh, kw = (k if n > 1 else 1 for n in self.hw)
+        return str(kh) if kh == kw else f"{kh}x{kw}"
+
     def arch(self) -> str:
         settings = [f"{k}={v}" for k, v in self.settings.items()]
         return str(parse(" ".join(settings + self.tokens)))  # canonical form
@@ -127,7 +146,7 @@ _EXPANSION = {"basic": 1, "bottleneck": 4}
 def _resnet(p: _Plan, *, block: str, layers, groups: int = 1, width: int = 64, eps: float = 1e-5) -> None:
     p.settings["eps"] = eps
     if p.small:
-        p.add("conv(64,3)")  # CIFAR stem (He et al. 2015, Sec. 4.2)
+        p.add(f"conv(64,{p.kernel(3)})")  # CIFAR stem (He et al. 2015, Sec. 4.2)
     else:
         _imagenet_stem(p, 64)
     opts = f",groups={groups},width={width}" if block == "bottleneck" else ""
@@ -151,15 +170,33 @@ _VGG = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
 
 
 def _vgg(p: _Plan, *, cfg, bn: bool, dropout: float = 0.5, eps: float = 1e-5) -> None:
-    p.settings.update(norm="bn" if bn else "none", eps=eps)
+    p.settings.update(norm="bn" if bn else "none", eps=eps, init=_vgg_init(p.small))
     for v in cfg:
         if v == "M":
             if p.down(2, 2):
                 p.add("maxpool(2)")
         else:
-            p.add(f"conv({v},3,bias=true)")  # torchvision keeps conv biases even before BN
+            p.add(f"conv({v},{p.kernel(3)},bias=true)")  # torchvision keeps conv biases even before BN
     # AdaptiveAvgPool2d((7, 7)), then Linear-ReLU-Dropout twice; the builder adds the last Linear.
     p.add("gap" if p.small else "apool(7)", *[f"fc(4096) dropout({dropout})"] * 2)
+
+
+def _vgg_init(small: bool) -> str:
+    """torchvision's VGG init at ImageNet sizes; He et al.'s forward init on small inputs.
+
+    torchvision's init (convs N(0, 2/fan_out), every Linear N(0, 0.01)) suits the 224 network:
+    its first Linear sees 512*7*7 = 25088 features, where 0.01 is about He's sqrt(2/25088), and
+    torchvision trained VGG-11..19 from it. On a small input the classifier starts from 512
+    features (``gap``): the same 0.01 shrinks the signal 7x more, and with fan_out on the
+    1-channel first conv, the logits of VGG-16 on digits start at rms 0.003 (0.09 for
+    torchvision's VGG-11 at 224). Measured on digits with the "vgg" preset (10 epochs, seed 0),
+    val accuracy: VGG-16 without BN stays at chance (loss ln 10 throughout) with torchvision's
+    init and reaches 72% with He et al. 2015's forward init (Sec. 2.2, made to train deep plain
+    rectifier networks from scratch); VGG-16 with BN reaches 74% with torchvision's init (at
+    chance for its first 3 epochs) and 96% with He's. Simonyan & Zisserman met the same stall
+    (Sec. 3.1: deeper configurations were initialised from a trained net A).
+    """
+    return "he_fan_in" if small else "vgg"
 
 
 # --- GoogLeNet (Szegedy et al. 2014, Table 1): inception widths in the table's column order
@@ -182,15 +219,16 @@ _TRANSFORM = "conv(3,1,groups=3,norm=none,act=none)"  # norm=none: the conv has 
 def _googlenet(p: _Plan, *, k5: int, pools, dropout: float, eps: float = 1e-3,
                transform_input: bool = False) -> None:
     p.settings["eps"] = eps  # torchvision's BasicConv2d: BatchNorm2d(eps=0.001)
+    p.settings["init"] = "googlenet"  # torchvision's truncated normal, std 0.01
     if transform_input:
         p.add(_TRANSFORM)
     if p.small:
-        p.add("conv(192,3)")  # replaces conv1 .. maxpool2 (kuangliu/pytorch-cifar)
+        p.add(f"conv(192,{p.kernel(3)})")  # replaces conv1 .. maxpool2 (kuangliu/pytorch-cifar)
     else:
         p.add(f"conv(64,7,stride={p.stride(7, 2, 3)})")
         if p.down(3, 2, 0, ceil=True):
             p.add("maxpool(3,stride=2,ceil=true)")
-        p.add("conv(64,1)", "conv(192,3)")
+        p.add("conv(64,1)", f"conv(192,{p.kernel(3)})")
         if p.down(3, 2, 0, ceil=True):
             p.add("maxpool(3,stride=2,ceil=true)")
     pools = iter(pools)
@@ -210,9 +248,9 @@ _DENSENET = {"densenet121": dict(growth=32, blocks=(6, 12, 24, 16), init=64)}
 
 
 def _densenet(p: _Plan, *, growth: int, blocks, init: int, bn_size: int = 4, eps: float = 1e-5) -> None:
-    p.settings["eps"] = eps
+    p.settings.update(eps=eps, init="densenet")  # torchvision's DenseNet init (fan_in)
     if p.small:
-        p.add(f"conv({init},3)")  # DenseNet-BC on CIFAR: one 3x3 conv of 2k channels (Sec. 3)
+        p.add(f"conv({init},{p.kernel(3)})")  # DenseNet-BC on CIFAR: one 3x3 conv of 2k channels (Sec. 3)
     else:
         _imagenet_stem(p, init)
     ch = init
@@ -251,6 +289,7 @@ class Baseline:
     torchvision: str | None  # the torchvision model with the same modules, if any
     config: tuple[tuple[str, Any], ...] = ()  # keyword arguments of the family's writer
     notes: str = ""
+    preset: str = "default"  # training preset of nas/train.py's PRESETS: the paper's optimizer settings
 
     def arch(self, input_shape=IMAGENET) -> str:
         """The architecture string for an input shape (C, H, W)."""
@@ -269,9 +308,26 @@ _PAPERS = {
 }
 
 
+# Training presets (nas/train.py PRESETS, which cite the papers' sections): by name, else by family.
+# GoogLeNet's paper gives momentum 0.9 but no learning rate or weight decay (Szegedy et al.
+# 2014, Sec. 6), so it trains with our default.
+# The bottleneck ResNets (a 2048-feature classifier) start at lr 0.01: see "resnet-deep".
+_PRESETS = {
+    "resnet": "resnet-deep",
+    "resnet18": "resnet",
+    "resnet34": "resnet",
+    "resnext50_32x4d": "resnet-deep",  # Xie et al. 2017, Sec. 4: the ResNet recipe
+    "wide_resnet50_2": "wide-resnet",
+    "vgg": "vgg",
+    "googlenet": "default",
+    "densenet": "densenet",
+}
+
+
 def _register(name: str, family: str, twin: str | None, notes: str = "", **config) -> None:
     paper = _PAPERS.get(name, _PAPERS[family])
-    BASELINES.register(name, Baseline(name, family, paper, twin, tuple(config.items()), notes))
+    preset = _PRESETS.get(name, _PRESETS[family])
+    BASELINES.register(name, Baseline(name, family, paper, twin, tuple(config.items()), notes, preset))
 
 
 for _name, _cfg in _RESNET.items():
@@ -298,9 +354,18 @@ def get(name: str, input_shape=IMAGENET) -> str:
     """The architecture string of a baseline for an input shape (C, H, W).
 
     >>> get("densenet121", (1, 4, 4))  # small-input stem; 4 -> 2 -> 1, then stride 1
-    'conv(64,3) dense(6,32) transition(128) dense(12,32) transition(256) dense(24,32) transition(512,stride=1) dense(16,32) normact gap'
+    'init=densenet conv(64,3) dense(6,32) transition(128) dense(12,32) transition(256) dense(24,32) transition(512,stride=1) dense(16,32) normact gap'
     """
     return BASELINES.get(name).arch(input_shape)
+
+
+def preset_for(name: str) -> str:
+    """The training preset of a baseline: its family's published optimizer settings.
+
+    >>> preset_for("vgg16"), preset_for("googlenet")
+    ('vgg', 'default')
+    """
+    return BASELINES.get(name).preset
 
 
 @functools.lru_cache(maxsize=None)

@@ -14,6 +14,7 @@ from torch import nn
 
 from .arch import Arch, Layer, parse
 from .errors import ArchError
+from .norms import init_weights
 
 Shape = tuple
 
@@ -100,17 +101,9 @@ def build(arch: Arch | str, input_shape=(3, 224, 224), num_classes: int = 1000) 
         model = Network(arch, infos, num_classes)
     except ValueError as e:  # a block's own check; the shape rules should have caught it
         raise ArchError(str(e)) from None
-    _init_weights(model)
+    # The architecture's init= scheme, as its torchvision family's __init__ does (nas/norms.py).
+    init_weights(model, arch.settings.init)
     return model
-
-
-def _init_weights(model: nn.Module) -> None:
-    # He et al. 2015 ("Delving deep", Sec. 2.2) init for convs, as torchvision's ResNet does.
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
 
 
 @dataclass(frozen=True)

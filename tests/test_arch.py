@@ -28,6 +28,13 @@ def test_defaults_are_omitted_and_explicit_inherited_norm_is_the_same_layer():
     assert str(parse("norm=ln conv(16,3,norm=bn)")) == "norm=ln conv(16,3,norm=bn)"
 
 
+def test_init_setting_is_canonical_and_omitted_when_default():
+    a = parse("init=densenet eps=0.001 conv(8,3)")
+    assert a.settings.init == "densenet" and str(a) == "eps=0.001 init=densenet conv(8,3)"
+    assert str(parse("init=resnet conv(8,3)")) == "conv(8,3)"  # the default scheme
+    assert parse("init=vgg conv(8,3)") != parse("conv(8,3)")  # the same layers, another network
+
+
 def test_settings_kernel_sizes_and_skips_round_trip():
     text = "norm=ln act=gelu eps=0.001 conv(24,3x5) conv(36,7,skip=0+1) gap"
     a = parse(text)
@@ -97,6 +104,7 @@ def test_parse_format_round_trip(text):
         ("conv(32) norm=ln", 10, ["must come before"]),
         ("nrm=ln conv(3)", 1, ["unknown setting", "did you mean 'norm'"]),
         ("norm=xn conv(3)", 6, ["not allowed"]),
+        ("init=vg conv(3)", 6, ["not allowed", "did you mean 'vgg'"]),
         ("conv(3) conv(3,skip=5)", 9, ["earlier layer"]),
         ("conv(3) $", 9, ["unexpected character"]),
         ("", 1, ["at least one layer"]),

@@ -14,6 +14,7 @@ from torchvision.models.resnet import Bottleneck
 
 import nas
 import nas.baselines as B
+from nas.train import PRESETS
 
 TWINS = [n for n in B.names() if B.BASELINES.get(n).torchvision]
 # Constructor arguments for the twins: torchvision's GoogLeNet without its auxiliary
@@ -119,7 +120,8 @@ def test_from_torchvision_googlenet_with_aux_and_transform_input():
     # torchvision's pretrained GoogLeNet has transform_input=True and aux classifiers.
     tv = torchvision.models.googlenet(init_weights=False, transform_input=True)
     net = _assert_same_outputs(tv, 32)
-    assert net.arch_string.startswith("eps=0.001 conv(3,1,groups=3,norm=none,act=none) conv(64,7,stride=2)")
+    assert net.arch_string.startswith("eps=0.001 init=googlenet conv(3,1,groups=3,norm=none,act=none) "
+                                      "conv(64,7,stride=2)")
     assert sum(p.numel() for p in net.parameters()) == B.describe("googlenet_torchvision")["params"] + 6
 
 
@@ -129,8 +131,8 @@ def test_from_torchvision_googlenet_with_aux_and_transform_input():
      "bottleneck(512,stride=2,groups=2,width=32) bottleneck(512,groups=2,width=32) "
      "bottleneck(1024,stride=2,groups=2,width=32) bottleneck(2048,stride=2,groups=2,width=32) gap"),
     (lambda: DenseNet(growth_rate=8, block_config=(2, 3), num_init_features=16, bn_size=2, num_classes=5),
-     "conv(16,7,stride=2) maxpool(3,stride=2,pad=1) dense(2,8,bottleneck=2) transition(16) dense(3,8,bottleneck=2) "
-     "normact gap"),
+     "init=densenet conv(16,7,stride=2) maxpool(3,stride=2,pad=1) dense(2,8,bottleneck=2) transition(16) "
+     "dense(3,8,bottleneck=2) normact gap"),
 ], ids=["resnet-groups-width", "densenet-small"])
 def test_from_torchvision_reads_the_configuration(make, arch):
     torch.manual_seed(0)
@@ -195,7 +197,8 @@ def test_googlenet_follows_the_paper_and_the_torchvision_variant_is_explicit():
     assert tv.count(",k5=3)") == 9  # pytorch/vision#906
     assert paper.count("maxpool(3,stride=2,ceil=true)") == 4 and paper.endswith("gap dropout(0.4)")
     assert "maxpool(2,ceil=true) inception(256" in tv and tv.endswith("gap dropout(0.2)")
-    assert paper.startswith("eps=0.001 conv(64,7,stride=2) maxpool(3,stride=2,ceil=true) conv(64,1) conv(192,3)")
+    assert paper.startswith("eps=0.001 init=googlenet conv(64,7,stride=2) maxpool(3,stride=2,ceil=true) conv(64,1) "
+                            "conv(192,3)")
     # Table 1 lists "#5x5" of each module; 5x5 instead of 3x3 adds 16 * sum(c5 * r5) weights.
     extra = 16 * sum(r5 * c5 for r5, c5 in [(16, 32), (32, 96), (16, 48), (24, 64), (24, 64), (32, 64),
                                             (32, 128), (32, 128), (48, 128)])
@@ -220,8 +223,9 @@ def test_every_baseline_builds_and_runs_on_small_inputs(name, shape):
 def test_small_input_stems():
     assert B.get("resnet18", (3, 32, 32)).startswith("conv(64,3) basic(64)*2 basic(128,stride=2)")
     assert B.get("resnext50_32x4d", (3, 32, 32)).startswith("conv(64,3) bottleneck(256,groups=32,width=4)*3")
-    assert B.get("densenet121", (3, 32, 32)).startswith("conv(64,3) dense(6,32) transition(128)")
-    assert B.get("googlenet", (3, 32, 32)).startswith("eps=0.001 conv(192,3) inception(64,96,128,16,32,32)")
+    assert B.get("densenet121", (3, 32, 32)).startswith("init=densenet conv(64,3) dense(6,32) transition(128)")
+    assert B.get("googlenet", (3, 32, 32)).startswith(
+        "eps=0.001 init=googlenet conv(192,3) inception(64,96,128,16,32,32)")
     assert "maxpool" not in B.get("resnet50", (3, 63, 500)) and "maxpool" in B.get("resnet50", (3, 64, 500))
     vgg = B.get("vgg16_bn", (3, 32, 32))
     assert vgg.count("maxpool(2)") == 5 and "gap fc(4096)" in vgg  # 32 -> 1 after five pools
@@ -273,3 +277,66 @@ def test_describe(name):
     assert json.loads(json.dumps(d)) == d
     d["params"] = -1  # a copy: the cache is not touched
     assert B.describe(name)["params"] == s.params
+
+
+# --- initialization and training presets -----------------------------------------------
+
+# One torchvision twin per scheme, cheap to build at 224: same seed and same modules in the
+# same order, so the same random draws -- every weight and buffer must come out identical.
+# (VGG's 25088x4096 Linear makes its twin slow; tests/test_blocks.py checks init=vgg's statistics.)
+INIT_TWINS = {"resnet": "resnet18", "googlenet": "googlenet_torchvision", "densenet": "densenet121"}
+
+
+@pytest.mark.parametrize("scheme, name", INIT_TWINS.items())
+def test_same_seed_same_weights_as_torchvision(scheme, name):
+    assert nas.parse(B.get(name)).settings.init == scheme
+    torch.manual_seed(0)
+    tv = _twin(name, num_classes=10, **({"init_weights": True} if scheme == "googlenet" else {}))
+    torch.manual_seed(0)
+    ours = nas.build(B.get(name), (3, 224, 224), 10)
+    theirs = [(k, v) for k, v in tv.state_dict().items() if not k.startswith(("aux1.", "aux2."))]
+    assert len(theirs) == len(ours.state_dict())
+    for (k, a), b in zip(theirs, ours.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_each_family_names_its_init():
+    settings = {name: nas.parse(B.get(name)).settings.init for name in B.names()}
+    assert {settings[n] for n in ("resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2")} == {"resnet"}
+    assert {settings[n] for n in ("vgg11", "vgg16_bn")} == {"vgg"}
+    assert (settings["googlenet"], settings["densenet121"]) == ("googlenet", "densenet")
+    # On small inputs VGG's classifier sees 512 features instead of 25088: He's init (_vgg_init).
+    assert {nas.parse(B.get(n, (1, 8, 8))).settings.init for n in ("vgg11", "vgg16_bn")} == {"he_fan_in"}
+    assert "init=" not in B.get("resnet18", (1, 8, 8))
+
+
+def test_a_conv_on_a_one_pixel_map_is_written_with_a_one_pixel_kernel():
+    vgg = nas.parse(B.get("vgg16", (1, 8, 8)))
+    infos = nas.infer_shapes(vgg, (1, 8, 8))
+    convs = [(i.in_shape[1:], i.layer["k"]) for i in infos if i.layer.op == "conv"]
+    assert convs == [((8, 8), 3)] * 2 + [((4, 4), 3)] * 2 + [((2, 2), 3)] * 3 + [((1, 1), 1)] * 6
+    assert B.get("resnet18", (1, 1, 1)).startswith("conv(64,1) ")
+    # ... which is the same function: a 3x3 "same" conv on a 1x1 map only uses its centre tap.
+    torch.manual_seed(0)
+    k3, k1 = nas.build("norm=none conv(8,3)", (5, 1, 1), 4), nas.build("norm=none conv(8,1)", (5, 1, 1), 4)
+    with torch.no_grad():
+        k1.layers[0].conv.weight.copy_(k3.layers[0].conv.weight[:, :, 1:2, 1:2])
+        k1.layers[0].conv.bias.copy_(k3.layers[0].conv.bias)
+        k1.head.load_state_dict(k3.head.state_dict())
+    x = torch.randn(3, 5, 1, 1)
+    torch.testing.assert_close(k1(x), k3(x))
+
+
+@pytest.mark.parametrize("name", B.names())
+def test_every_baseline_has_a_registered_preset(name):
+    assert B.preset_for(name) in PRESETS
+    assert B.preset_for(name) == B.BASELINES.get(name).preset
+
+
+def test_preset_for_follows_the_family():
+    assert [B.preset_for(n) for n in ("resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2")] == [
+        "resnet", "resnet-deep", "resnet-deep", "wide-resnet"]
+    assert {B.preset_for(n) for n in B.names() if n.startswith("vgg")} == {"vgg"}
+    assert (B.preset_for("googlenet"), B.preset_for("densenet121")) == ("default", "densenet")
+    with pytest.raises(nas.ArchError, match="unknown baseline"):
+        B.preset_for("resnet5")

@@ -1,12 +1,15 @@
 """Every layer of the table and every norm: builds, keeps its inferred shape, passes
 gradients, gives no NaN. MACs checked against torch's own flop counter."""
+import math
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import nas
-from nas.arch import NORMS, OPS
-from nas.norms import ACT_LAYERS, NORM_LAYERS
+from nas.builder import Network
+from nas.arch import INITS, NORMS, OPS, Settings
+from nas.norms import ACT_LAYERS, INIT_SCHEMES, NORM_LAYERS
 
 INPUT = (4, 9, 9)  # odd size on purpose: exercises ceil/floor rules
 
@@ -122,3 +125,71 @@ def test_summary_json_shape():
     d = nas.summarize("conv(8,3) gap", (1, 8, 8), 10).to_dict()
     assert d["output"] == [10] and d["params"] == 8 * 9 + 8 * 2 + 8 * 10 + 10
     assert d["macs"] == 8 * 8 * 8 * 9 + 8 * 10
+
+
+# --- weight initialization schemes (init=) --------------------------------------------
+
+def _default_std(fan_in):  # PyTorch's Conv2d/Linear default: kaiming_uniform_(a=sqrt(5)), bound 1/sqrt(fan_in)
+    return 1 / math.sqrt(3 * fan_in)
+
+
+# What each scheme does, from the torchvision source it cites (nas/norms.py), as
+# (conv weight std, conv bias zeroed, Linear weight std, Linear bias zeroed) for a conv
+# with fan_in 16*9 and fan_out 64*9 and a Linear with fan_in 64. "default": PyTorch's.
+FAN_IN, FAN_OUT, LIN_IN = 16 * 9, 64 * 9, 64
+INIT_EXPECTED = {
+    "resnet": (math.sqrt(2 / FAN_OUT), True, _default_std(LIN_IN), False),  # resnet.py 208-213
+    "vgg": (math.sqrt(2 / FAN_OUT), True, 0.01, True),  # vgg.py 52-63
+    "googlenet": (0.01, False, 0.01, False),  # googlenet.py 94-100, truncated at +-2 (absolute)
+    "densenet": (math.sqrt(2 / FAN_IN), False, _default_std(LIN_IN), True),  # densenet.py 202-210
+    "he_fan_in": (math.sqrt(2 / FAN_IN), True, math.sqrt(2 / LIN_IN), True),  # He et al. 2015 Sec. 2.2
+}
+
+
+def test_every_init_scheme_is_specified_here_and_in_the_language():
+    assert set(INIT_EXPECTED) == set(INIT_SCHEMES.names()) == set(INITS)
+    assert Settings().init == "resnet"
+
+
+@pytest.mark.parametrize("scheme", INIT_SCHEMES.names())
+def test_init_scheme_statistics(scheme):
+    conv_std, conv_bias_zero, lin_std, lin_bias_zero = INIT_EXPECTED[scheme]
+    torch.manual_seed(0)
+    # norm=none: the convs have biases; a second conv with BN checks the norm init
+    model = nas.build(f"init={scheme} norm=none conv(64,3) conv(64,3,norm=bn) gap fc(512)", (16, 4, 4), 10)
+    conv, bn_conv, fc = model.layers[0].conv, model.layers[1], model.layers[3].linear
+    assert conv.weight.std().item() == pytest.approx(conv_std, rel=0.03)
+    assert conv.weight.mean().abs().item() < conv_std * 0.05
+    assert torch.count_nonzero(conv.bias).item() == (0 if conv_bias_zero else 64)
+    assert fc.weight.std().item() == pytest.approx(lin_std, rel=0.03)
+    assert torch.count_nonzero(fc.bias).item() == (0 if lin_bias_zero else 512)
+    assert torch.equal(bn_conv.norm.weight, torch.ones(64)) and torch.equal(bn_conv.norm.bias, torch.zeros(64))
+    if scheme == "googlenet":  # truncated normal at +-2: nothing anywhere near the bounds
+        assert conv.weight.abs().max().item() < 0.1
+
+
+def test_default_init_is_the_one_every_string_had_before():
+    """Kaiming normal (fan_out, relu) on convs, zero conv bias, PyTorch's defaults elsewhere:
+    the builder's hard-coded init before init= existed, weight for weight."""
+    arch, shape = "norm=none conv(8,3) basic(16,stride=2,norm=bn) fc(12)", (3, 8, 8)
+    assert "init=" not in str(nas.parse(arch)) and nas.parse(arch) == nas.parse("init=resnet " + arch)
+    torch.manual_seed(3)
+    ours = nas.build(arch, shape, 5)
+    torch.manual_seed(3)
+    before = Network(nas.parse(arch), nas.infer_shapes(arch, shape), 5)  # PyTorch's defaults, then:
+    for m in before.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+    for (name, a), b in zip(ours.state_dict().items(), before.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("scheme", INIT_SCHEMES.names())
+def test_init_is_harmless_on_the_meta_device(scheme):
+    arch = f"init={scheme} conv(8,3) inception(4,4,8,2,4,4) dense(2,4) gap fc(16)"
+    with torch.device("meta"):
+        model = nas.build(arch, (3, 8, 8), 10)
+    assert all(p.is_meta for p in model.parameters())
+    assert nas.summarize(arch, (3, 8, 8), 10).params == sum(p.numel() for p in model.parameters())

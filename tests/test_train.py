@@ -17,6 +17,7 @@ from nas.train import (
     StopTrial,
     TrainConfig,
     TrainResult,
+    chance_warning,
     evaluate,
     lr_at,
     plateau_update,
@@ -81,6 +82,34 @@ def test_learns_digits(digits):
     assert result.val_acc == result.val_accs[-1]
     assert result.images_per_sec > 0 and result.seconds > 0
     assert result.device == "cpu" and not result.stopped_early
+
+
+def test_a_learning_run_has_no_warning(digits):
+    result = train(small_cnn(), digits, FAST)
+    assert result.train_losses[0] < 0.98 * math.log(10) and result.warnings == ()
+
+
+class ConstantOutput(nn.Module):
+    """Ignores its input: the best it can learn is the class prior, a chance-level loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.fc(torch.zeros_like(x.flatten(1)))
+
+
+@pytest.mark.parametrize("make, config", [
+    (ConstantOutput, FAST),
+    (small_cnn, dataclasses.replace(FAST, lr=1e-6)),  # so small that nothing moves
+], ids=["constant-output", "tiny-lr"])
+def test_a_run_at_chance_level_warns_once(digits, make, config):
+    result = train(make(), digits, config)
+    assert result.status == "ok" and len(result.warnings) == 1
+    assert "chance level (ln(10) = 2.303" in result.warnings[0] and "epochs 1-3." in result.warnings[0]
+    assert "learning rate" in result.warnings[0] and "--preset" in result.warnings[0]
+    assert result.to_dict()["warnings"] == list(result.warnings)
 
 
 def test_test_split_is_not_evaluated_by_default(digits):
@@ -314,6 +343,34 @@ def test_crop_flip_is_deterministic_by_generator():
     assert torch.equal(a, b)
 
 
+# ---- the chance-level warning (pure)
+
+LN10 = math.log(10)
+
+
+def test_chance_warning_needs_three_epochs_in_a_row():
+    assert chance_warning([], 10) is None
+    assert chance_warning([LN10, LN10], 10) is None
+    assert chance_warning([LN10, LN10, 2.0, LN10, LN10], 10) is None
+    message = chance_warning([2.31, 2.302, 2.40, 2.302], 10)  # above chance counts too: no better than a guess
+    assert message.startswith("training loss stayed at chance level (ln(10) = 2.303")
+    assert "epochs 1-4." in message
+
+
+def test_chance_warning_names_the_first_run_and_whether_it_learned_after():
+    message = chance_warning([2.0, LN10, LN10, LN10, 1.5, LN10, LN10, LN10], 10)
+    assert "epochs 2-4; it learned only afterwards" in message
+
+
+def test_chance_warning_tolerance_and_class_count():
+    assert chance_warning([0.98 * LN10 - 1e-3] * 5, 10) is None  # just better than a guess
+    assert chance_warning([0.98 * LN10 + 1e-3] * 5, 10) is not None
+    assert "ln(2) = 0.693" in chance_warning([0.69] * 3, 2)
+    assert chance_warning([0.69] * 3, 100) is None  # far below ln(100) = 4.6
+    assert chance_warning([0.0] * 3, 1) is None  # one class: nothing to guess
+    assert chance_warning([LN10] * 4, 10, epochs=5) is None
+
+
 # ---- config
 
 
@@ -332,6 +389,22 @@ def test_resnet_lecture_recipe():
     config = preset("resnet-lecture")
     assert (config.lr, config.momentum, config.batch_size, config.weight_decay) == (0.1, 0.9, 256, 1e-4)
     assert config.schedule == "plateau" and config.gamma == 0.1
+
+
+@pytest.mark.parametrize("name, lr, nesterov, weight_decay, warmup", [
+    ("resnet", 0.1, False, 1e-4, 0),  # He et al. 2015 Sec. 3.4
+    ("resnet-deep", 0.01, False, 1e-4, 0),  # the same, at Sec. 4.2's starting lr for deep nets
+    ("wide-resnet", 0.01, True, 5e-4, 0),  # Zagoruyko & Komodakis 2016, at that starting lr
+    ("vgg", 0.01, False, 5e-4, 1),  # Simonyan & Zisserman 2014 Sec. 3.1, one warmup epoch
+    ("densenet", 0.1, True, 1e-4, 0),  # Huang et al. 2017 Sec. 4.2
+])
+def test_family_presets_take_the_papers_optimizer_on_our_short_schedule(name, lr, nesterov, weight_decay, warmup):
+    config = preset(name)
+    assert (config.lr, config.momentum, config.nesterov, config.weight_decay) == (lr, 0.9, nesterov, weight_decay)
+    assert config.warmup_epochs == warmup
+    assert (config.epochs, config.batch_size, config.schedule) == (10, 128, "cosine")
+    default = dataclasses.replace(config, lr=0.05, nesterov=True, weight_decay=5e-4, warmup_epochs=0)
+    assert default == TrainConfig()  # nothing else differs from our short schedule
 
 
 def test_unknown_preset_suggests():
