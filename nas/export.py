@@ -156,13 +156,74 @@ class ExportResult:
         return all(c["ok"] for c in self.checks.values())
 
 
+# Format -> the modules it needs beyond torch. All are dependencies of the package, so they
+# are missing only in a damaged environment; checked by name (no import) before any training.
+NEEDS = {
+    "safetensors": ("safetensors",),
+    "onnx": ("onnx", "onnxscript", "onnxruntime"),  # the dynamo exporter; onnxruntime checks the file
+}
+
+
 def check_formats(formats: Sequence[str] | None) -> tuple[str, ...]:
-    """Validated formats, in canonical order, safetensors always included."""
+    """Validated formats, in canonical order, safetensors always included; every module a
+    format needs must be installed (ConfigError with the pip command that installs it)."""
+    import importlib.util
+    import sys
+
     wanted = set(DEFAULT_FORMATS if formats is None else formats)
     for f in wanted:
         if f not in FILES:
             raise ConfigError(f"unknown export format {f!r}{suggest(f, FILES)}")
-    return tuple(f for f in FORMATS if f in wanted or f == "safetensors")
+    chosen = tuple(f for f in FORMATS if f in wanted or f == "safetensors")
+    for f in chosen:
+        missing = [m for m in NEEDS.get(f, ()) if importlib.util.find_spec(m) is None]
+        if missing:
+            # sys.executable -m pip installs into the environment this command runs in, whichever
+            # way the package itself was installed (editable checkout, wheel, venv or not).
+            raise ConfigError(f"format {f!r} needs {', '.join(missing)}, which this environment lacks "
+                              f"(install with: {sys.executable} -m pip install {' '.join(missing)})")
+    return chosen
+
+
+def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
+    """Where an export folder may be written: a new or empty folder, or with ``force`` an earlier
+    export (``meta.json`` of this format). Anything else is refused before any work is done."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return out
+    if not force:
+        raise ConfigError(f"{out} already exists; pass --force to replace it, or choose another --out")
+    try:
+        read_meta(out)
+    except NasError:
+        raise ConfigError(f"{out} exists and is not an export folder (no valid meta.json); "
+                          "refusing to replace it even with --force") from None
+    return out
+
+
+@contextlib.contextmanager
+def _staged(out_dir: Path):
+    """A fresh folder beside ``out_dir`` to write into, renamed into place only when complete:
+    a crash or an error leaves ``out_dir`` as it was (and no partial folder)."""
+    import shutil
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if out_dir.exists():  # checked by check_target: empty, or an earlier export with force
+            old = out_dir.with_name(f".{out_dir.name}.replaced-{os.getpid()}")
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def export_model(
@@ -172,8 +233,13 @@ def export_model(
     meta: Mapping[str, Any] | None = None,
     formats: Sequence[str] | None = DEFAULT_FORMATS,
     example_input: torch.Tensor | None = None,
+    *,
+    force: bool = False,
 ) -> ExportResult:
     """Write ``model`` (built from ``arch``) as a self-contained folder; see the module doc.
+
+    The folder is written beside ``out_dir`` and renamed into place when complete. An existing
+    non-empty ``out_dir`` is replaced only with ``force`` and only if it is an earlier export.
 
     ``meta`` is the caller's metadata (accuracy, dataset, normalization, seed, source...);
     the architecture, shapes, params, MACs, versions, formats, folding and checks are added
@@ -186,6 +252,7 @@ def export_model(
     True
     """
     formats = check_formats(formats)
+    out_dir = check_target(out_dir, force=force)
     arch = str(parse(arch))
     if isinstance(model, Network) and model.arch_string != arch:
         raise NasError(f"the model was built from {model.arch_string!r}, not {arch!r}")
@@ -195,13 +262,14 @@ def export_model(
     input_shape = tuple(int(d) for d in x.shape[1:])
     with torch.no_grad():
         num_classes = int(cpu(x[:1]).shape[1])
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "meta.json").unlink(missing_ok=True)  # written last: the folder is complete when it exists
-    for fmt, name in FILES.items():  # no stale program of an earlier export in this folder
-        if fmt not in formats:
-            (out_dir / name).unlink(missing_ok=True)
+    with _staged(out_dir) as tmp:
+        files, checks, fold, full = _write_folder(cpu, arch, tmp, meta, formats, x, input_shape, num_classes)
+    return ExportResult(out_dir, files, full, fold, checks)
 
+
+def _write_folder(cpu: nn.Module, arch: str, out_dir: Path, meta: dict[str, Any], formats: tuple[str, ...],
+                  x: torch.Tensor, input_shape: tuple[int, ...], num_classes: int):
+    """Every file of an export folder into ``out_dir`` (a staging folder); meta.json last."""
     # Checking input: the traced batch plus one more sample, so a fixed batch size would fail.
     check_x = torch.cat([x, x[:1].flip(-1)], 0)
     with torch.no_grad():
@@ -227,8 +295,7 @@ def export_model(
         files["torchscript"] = FILES["torchscript"]
     if "onnx" in formats:
         out, extra["onnx"] = _write_onnx(folded, x, out_dir / FILES["onnx"], check_x)
-        if out is not None:
-            checks["onnx"] = check(out)
+        checks["onnx"] = check(out)
         files["onnx"] = FILES["onnx"]
 
     if "params" not in meta or "macs" not in meta:
@@ -262,7 +329,7 @@ def export_model(
     write_text(out_dir / "arch.txt", arch + "\n")
     write_text(out_dir / "README.md", _readme(full))
     write_text(out_dir / "meta.json", json.dumps(full, indent=2, allow_nan=False) + "\n")  # last: marks done
-    return ExportResult(out_dir, files, full, fold, checks)
+    return files, checks, fold, full
 
 
 def write_text(path: str | Path, text: str | bytes) -> None:
@@ -329,12 +396,8 @@ def _write_torchscript(model: nn.Module, x: torch.Tensor, path: Path, check_x: t
 def _write_onnx(model: nn.Module, x: torch.Tensor, path: Path, check_x: torch.Tensor):
     """torch.onnx's dynamo exporter (torch.export underneath), one file, dynamic batch.
 
-    Returns (onnxruntime output or None when onnxruntime is not installed, onnx metadata).
+    Returns (onnxruntime's output on ``check_x``, onnx metadata).
     """
-    try:
-        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
-    except ImportError:
-        raise ConfigError("format 'onnx' needs the packages onnx and onnxscript (pip install 'nas[export]')") from None
     batch = torch.export.Dim("batch")
     with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its progress
         program = torch.onnx.export(model, (x,), str(path), dynamo=True, input_names=[ONNX_INPUT],
@@ -344,11 +407,8 @@ def _write_onnx(model: nn.Module, x: torch.Tensor, path: Path, check_x: torch.Te
     opset = dict(getattr(opset, "opset_imports", {}) or {}).get("")
     info = {"input": ONNX_INPUT, "output": ONNX_OUTPUT, "dynamic_axes": {ONNX_INPUT: {"0": "batch"}},
             "opset": opset}
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        info["verified"] = "onnxruntime not installed: not checked"
-        return None, info
+    import onnxruntime as ort
+
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     out = session.run([ONNX_OUTPUT], {ONNX_INPUT: check_x.numpy()})[0]
     info["onnxruntime_version"] = ort.__version__

@@ -188,13 +188,65 @@ def test_programs_run_without_this_package(exported, tmp_path):
 
 
 def test_export_writes_only_the_asked_formats(tmp_path):
-    (tmp_path / "model.onnx").write_text("stale")
     arch = "conv(8,3) gap"
-    result = E.export_model(nas.build(arch, SHAPE, 10), arch, tmp_path, {}, ["safetensors"], inputs(1))
+    E.export_model(nas.build(arch, SHAPE, 10), arch, tmp_path, {}, ["safetensors", "export"], inputs(1))
+    assert (tmp_path / "model.pt2").exists()
+    result = E.export_model(nas.build(arch, SHAPE, 10), arch, tmp_path, {}, ["safetensors"], inputs(1), force=True)
     assert result.files == {"safetensors": "model.safetensors"}
-    assert not (tmp_path / "model.onnx").exists()
+    assert not (tmp_path / "model.pt2").exists()  # nothing stale of the export it replaced
     assert set(result.checks) == {"bn_folded"}
     assert json.loads((tmp_path / "meta.json").read_text())["formats"] == ["safetensors"]
+
+
+def test_an_existing_folder_is_replaced_only_with_force_and_only_if_it_is_an_export(tmp_path):
+    arch = "conv(8,3) gap"
+    model = nas.build(arch, SHAPE, 10)
+    target = tmp_path / "rank1"
+    E.export_model(model, arch, target, {"val_acc": 0.1}, ["safetensors"], inputs(2))
+    with pytest.raises(ConfigError, match="already exists; .*--force"):
+        E.export_model(model, arch, target, {"val_acc": 0.2}, ["safetensors"], inputs(2))
+    assert json.loads((target / "meta.json").read_text())["val_acc"] == 0.1
+    E.export_model(model, arch, target, {"val_acc": 0.2}, ["safetensors"], inputs(2), force=True)
+    assert json.loads((target / "meta.json").read_text())["val_acc"] == 0.2
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(ConfigError, match="not an export folder"):
+        E.export_model(model, arch, foreign, {}, ["safetensors"], inputs(2), force=True)
+    assert (foreign / "notes.txt").read_text() == "keep me" and len(list(foreign.iterdir())) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "rank1"]  # no staging folder left
+
+
+def test_a_failed_export_leaves_no_partial_folder_and_the_old_one_intact(tmp_path, monkeypatch):
+    arch = "conv(8,3) gap"
+    model = nas.build(arch, SHAPE, 10)
+    target = tmp_path / "rank1"
+    E.export_model(model, arch, target, {"val_acc": 0.1}, ["safetensors"], inputs(2))
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(E, "_write_export", broken)
+    for out, force in ((target, True), (tmp_path / "new", False)):
+        with pytest.raises(OSError, match="No space left"):
+            E.export_model(model, arch, out, {"val_acc": 0.2}, ["safetensors", "export"], inputs(2), force=force)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rank1"]
+
+
+def test_a_missing_format_package_is_named_before_any_training(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real(name, *a))
+    assert E.check_formats(["safetensors", "export"]) == ("safetensors", "export")
+    with pytest.raises(ConfigError, match=r"format 'onnx' needs onnxscript.*-m pip install onnxscript"):
+        E.check_formats(None)
+    assert main(["train", "conv(8,3) gap", "--epochs", "1", "--out", str(tmp_path / "t")]) == 2
+    captured = capsys.readouterr()
+    assert "epoch" not in captured.out and captured.err.count("\n") == 1 and "onnxscript" in captured.err
+    assert not (tmp_path / "t").exists()
 
 
 def test_bad_export_arguments(tmp_path):
@@ -251,6 +303,7 @@ def test_nas_train_resolves_a_baseline_name(tmp_path, capsys, monkeypatch):
     names = baselines.names
     monkeypatch.setattr(baselines, "names", lambda: names() + ["toy"])
     monkeypatch.setattr(baselines, "get", lambda name, shape=None: f"conv({4 * shape[0]},3) gap")
+    monkeypatch.setattr(baselines, "preset_for", lambda name: "default")
     rc = main(["train", "toy", "--epochs", "1", "--out", str(tmp_path), "--formats", "safetensors"])
     assert rc == 0
     meta = json.loads((tmp_path / "meta.json").read_text())
@@ -270,6 +323,24 @@ def fake_run(root, trials):
                                  "status": status, "epochs": 1, "val_accs": [reward], "reused": None}) + "\n")
     (root / "trials.jsonl").write_text("".join(lines))
     return root
+
+
+def test_nas_export_refuses_an_existing_folder_before_training(tmp_path, capsys):
+    run = fake_run(tmp_path / "runs" / "tiny", [("conv(8,3) gap", 0.5, "ok"), ("conv(8,3) conv(8,3) gap", 0.4, "ok")])
+    argv = ["export", str(run), "--top", "2", "--retrain-epochs", "1", "--formats", "safetensors"]
+    (run / "export" / "rank2").mkdir(parents=True)
+    (run / "export" / "rank2" / "model.safetensors").write_text("an earlier, half-written export")
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "rank2 already exists" in captured.err and "--force" in captured.err and "epoch" not in captured.out
+    assert not (run / "export" / "rank1").exists()
+    assert main(argv + ["--force"]) == 2  # not an export: never replaced, even with --force
+    assert "not an export folder" in capsys.readouterr().err
+    (run / "export" / "rank2" / "model.safetensors").unlink()
+    assert main(argv) == 0  # an empty folder is fine
+    assert main(argv) == 2 and "--force" in capsys.readouterr().err
+    assert main(argv + ["--force"]) == 0
+    assert sorted(p.name for p in (run / "export").iterdir()) == ["rank1", "rank2"]
 
 
 def test_nas_export_retrains_the_top_distinct_architectures(tmp_path, capsys):

@@ -54,7 +54,8 @@ def human(n: int) -> str:
 
 
 def arch_or_baseline(text: str, input_shape) -> tuple[str, str | None]:
-    """``(architecture string, baseline name or None)`` for a command-line argument that is either.
+    """``(canonical architecture string, baseline name or None)`` for a command-line argument
+    that is either; ``input_shape`` (C, H, W) adapts a baseline and is unused for a string.
 
     A single bare word that is neither a baseline nor a layer is most likely a misspelt
     baseline (``resnet81``): the error suggests the closest name of either kind.
@@ -65,7 +66,7 @@ def arch_or_baseline(text: str, input_shape) -> tuple[str, str | None]:
     from ..registry import suggest
 
     if text in baselines.names():
-        return baselines.get(text, input_shape), text
+        return str(parse(baselines.get(text, input_shape))), text
     word = text.strip()
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", word) and word not in OPS:
         raise ArchError(f"{word!r} is neither a baseline (`nas baselines`) nor a layer"

@@ -20,14 +20,26 @@ def add_parser(sub):
     p.add_argument("run", metavar="RUN", help="run folder, or a run name under --runs-dir")
     p.add_argument("--top", default="1", metavar="K", help="export the K best distinct architectures (default 1)")
     p.add_argument("--retrain-epochs", default=None, metavar="E", help="epochs of final training (default: the run's)")
-    p.add_argument("--dataset", default=None, help="dataset to train on (default: the run's)")
+    from .. import data
+    from ..train import PRESETS
+
+    p.add_argument("--dataset", default=None, help=f"dataset to train on; one of: {', '.join(data.names())} "
+                                                   "(default: the run's)")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: the run's)")
-    p.add_argument("--preset", default=None, help="training preset instead of the run's training settings")
+    p.add_argument("--preset", default=None, help=f"training preset instead of the run's training settings; one of: "
+                                                  f"{', '.join(PRESETS.names())} (default: the run's settings)")
     p.add_argument("--seed", default=None, help="seed of initialization and training (default: the run's)")
     add_format_flag(p)
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN/export); rank K goes to DIR/rankK")
+    add_force_flag(p, "DIR/rankK")
     p.add_argument("--runs-dir", default="runs", help="where run names are looked up (default: runs)")
     p.set_defaults(func=run)
+
+
+def add_force_flag(p, what: str) -> None:
+    p.add_argument("--force", action="store_true",
+                   help=f"replace an existing export in {what} (default: refuse; a folder that is not an earlier "
+                        "export is never replaced)")
 
 
 def add_format_flag(p) -> None:
@@ -39,9 +51,7 @@ def add_format_flag(p) -> None:
 
 
 def parse_formats(values: list[str] | None) -> tuple[str, ...]:
-    from ..export import check_formats
-
-    from ..export import FORMATS
+    from ..export import FORMATS, check_formats
 
     if values is None:
         return check_formats(None)
@@ -53,32 +63,41 @@ def nonnegative_int(flag: str, value) -> int:
     return whole_number(flag, value, 0)
 
 
-def progress(total: int, out=None):
-    """``on_epoch`` callback printing one line per epoch."""
+def progress(total: int, num_classes: int, out=None):
+    """``on_epoch`` callback printing one line per epoch, and one warning (on stderr) as soon
+    as the training loss has sat at chance level for several epochs (``chance_warning``)."""
+    from ..train import chance_warning
+
     out = out if out is not None else sys.stdout
+    losses: list[float] = []
 
     def on_epoch(epoch: int, m: dict) -> None:
         print(f"  epoch {epoch:>{len(str(total))}}/{total}  loss {m['train_loss']:.4f}  train {m['train_acc']:.4f}  "
               f"val {m['val_acc']:.4f}  lr {m['lr']:.5f}  {m['epoch_seconds']:.1f}s", file=out, flush=True)
+        warned = chance_warning(losses, num_classes) is not None
+        losses.append(m["train_loss"])
+        warning = None if warned else chance_warning(losses, num_classes)
+        if warning:
+            print(f"nas: warning: {warning}", file=sys.stderr, flush=True)
 
     return on_epoch
 
 
-def train_and_export(arch: str, splits, config, out_dir: Path, formats, source: dict):
+def train_and_export(arch: str, splits, config, out_dir: Path, formats, source: dict, *, force: bool = False):
     """Final training of ``arch``, then ``export_model`` into ``out_dir``; prints as it goes.
 
     Returns ``(TrainResult, ExportResult or None)``; None when training failed.
     """
     from ..export import example_batch, export_model, train_final, training_meta
 
-    model, result = train_final(arch, splits, config, on_epoch=progress(config.epochs))
+    model, result = train_final(arch, splits, config, on_epoch=progress(config.epochs, splits.num_classes))
     if result.failed:
         print(f"  training failed: {result.reason}", flush=True)
         return result, None
     print(f"  val {_acc(result.val_acc)}  test {_acc(result.test_acc)}  ({len(result.val_accs)} epoch{'s' if len(result.val_accs) != 1 else ''}, "
           f"{result.seconds:.1f}s on {result.device})", flush=True)
     exported = export_model(model, arch, out_dir, training_meta(result, splits, config, source), formats,
-                            example_batch(splits))
+                            example_batch(splits), force=force)
     fold = exported.fold
     kept = f"; {len(fold.not_folded)} other norms run unfolded" if fold.not_folded else ""
     print(f"  wrote {out_dir}: {' '.join(exported.files.values())} ({len(fold.folded)} conv -> BN pairs folded{kept})")
@@ -97,6 +116,7 @@ def _acc(v) -> str:
 
 def run(args) -> int:
     from .. import data
+    from ..export import check_target
     from ..report import leaderboard, open_run
     from ..runconfig import SearchConfig
     from ..train import TrainConfig, preset
@@ -123,8 +143,10 @@ def run(args) -> int:
     dataset = args.dataset or search.dataset or (recorded.get("dataset") if isinstance(recorded, dict) else None)
     if not dataset:
         raise ConfigError(f"run {r.name!r} records no dataset; pass --dataset")
-    splits = data.load(dataset, args.data_dir or search.data_dir, val_fraction=search.val_fraction, seed=search.seed)
     out = Path(args.out) if args.out else r.root / "export"
+    for row in rows:  # refuse an existing folder before hours of training, not after
+        check_target(out / f"rank{row['rank']}", force=args.force)
+    splits = data.load(dataset, args.data_dir or search.data_dir, val_fraction=search.val_fraction, seed=search.seed)
 
     print(f"exporting the top {len(rows)} of run {r.name} ({len(r.trials)} trials): retrained from scratch on the "
           f"{dataset} train split ({len(splits.train_y)} images), {config.epochs} epochs, seed {config.seed}")
@@ -142,7 +164,8 @@ def run(args) -> int:
             "space_file": r.config.get("space_file"),
             "space_hash": r.config.get("space_hash"),
         }
-        result, exported = train_and_export(row["arch"], splits, config, out / f"rank{k}", formats, source)
+        result, exported = train_and_export(row["arch"], splits, config, out / f"rank{k}", formats, source,
+                                            force=args.force)
         if exported is None or not exported.ok:
             status = 1
         meta = exported.meta if exported else {}
