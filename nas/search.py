@@ -166,6 +166,7 @@ class SearchRun:
             "started_at": result.get("started_at"),
             "device": result.get("device"),
             "gpu_ids": result.get("gpu_ids", []),
+            "warnings": list(result.get("warnings") or []),
         }
         return self._record(p, rec)
 
@@ -191,6 +192,7 @@ class SearchRun:
             "gpu_ids": rec.get("gpu_ids", []) if reused_from is None else [],
             "started_at": rec.get("started_at") if reused_from is None else None,
             "finished_at": _now(),
+            "warnings": rec.get("warnings", []) if reused_from is None else [],
         }
         # Durable state first, in this order: the trial record (the source of truth), best.json,
         # the strategy's state. A failure here propagates and stops the search (see
@@ -339,6 +341,8 @@ class Progress:
                 f"elapsed {_clock(elapsed)} ETA {_clock(eta)} | {r['arch']}")
         if r["status"] != "ok":
             line += f"\n      reason: {r['reason']}"
+        for warning in r.get("warnings") or ():
+            line += f"\n      warning: {warning}"
         print(line, file=run.out, flush=True)
 
 

@@ -68,7 +68,7 @@ def run_trial(config: dict[str, Any], splits=None, report=None) -> dict[str, Any
     arch, pid = config["arch"], int(config["proposal"])
     base = {"proposal": pid, "arch": arch, "params": 0, "macs": 0, "epoch": 0, "val_acc": 0.0, "val_accs": [],
             "train_loss": None, "status": "ok", "reason": None, "started_at": time.time(),
-            "gpu_ids": _gpu_ids(), "device": None}
+            "gpu_ids": _gpu_ids(), "device": None, "warnings": []}
     last: dict[str, Any] = {}
 
     def send(**metrics):
@@ -106,5 +106,6 @@ def run_trial(config: dict[str, Any], splits=None, report=None) -> dict[str, Any
     base["device"] = result.device
     if result.failed or not every_epoch or not last:
         send(epoch=len(val_accs), val_acc=val_accs[-1] if val_accs else 0.0, val_accs=list(val_accs),
-             train_loss=losses[-1] if losses else None, status=result.status, reason=result.reason)
+             train_loss=losses[-1] if losses else None, status=result.status, reason=result.reason,
+             warnings=list(result.warnings))
     return last
