@@ -23,13 +23,8 @@ its idle workers have not imported torch or nas).
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,82 +34,17 @@ from typing import Any, Iterator
 
 try:
     from . import _common as c
+    from ._ray_head import clean_env, ray_head
 except ImportError:  # run as a script
     import _common as c
+    from _ray_head import clean_env, ray_head
 
 BENCH = "attach"
 ROOT = Path(__file__).resolve().parents[1]
-RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # the `ray` command of this interpreter's Ray
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH_") and k != "RAY_ADDRESS"}
-    env["HOME"] = str(home)
-    return env
-
-
-def _start_time(pid: int) -> str | None:
-    """Field 22 of /proc/PID/stat: with the pid, it names one process (pids get reused)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _tree(root: int) -> dict[int, str]:
-    """``root`` and its descendants as pid -> start time (Ray's workers are the raylet's
-    children in sessions of their own, so a process group does not reach them)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            children.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(int(stat.parent.name))
-    out, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        if (s := _start_time(pid)) is not None:
-            out[pid] = s
-            todo.extend(children.get(pid, []))
-    return out
-
-
-@contextlib.contextmanager
-def head(home: Path, cpus: int = 2):
-    """``ray start --head --block`` with its own temp dir; yields (address, start-up seconds).
-
-    Stopped by SIGTERM to that process (it then shuts down what it started), then by killing
-    what is left of its process tree; never ``ray stop``, which stops every Ray process of
-    the machine."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    temp = tempfile.mkdtemp(prefix="nasray-", dir="/tmp")  # unix socket paths under it must fit 107 bytes
-    log_path = Path(temp) / "head.log"
-    start = time.perf_counter()
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([*RAY, "start", "--head", "--block", f"--port={port}", f"--num-cpus={cpus}",
-                                 "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
-                                env=_env(home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        while "Ray runtime started" not in log_path.read_text():
-            if proc.poll() is not None or time.perf_counter() - start > 120:
-                raise RuntimeError(f"ray start --head failed: {log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield f"127.0.0.1:{port}", time.perf_counter() - start
-    finally:
-        tree = _tree(proc.pid)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        deadline = time.perf_counter() + 10
-        while (left := {p: st for p, st in tree.items() if _start_time(p) == st}) and time.perf_counter() < deadline:
-            time.sleep(0.2)
-        for pid in left:  # still the same processes (same start time): kill what SIGTERM left
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(temp, ignore_errors=True)
+    return clean_env(HOME=str(home))
 
 
 def search(runs: Path, name: str, env: dict[str, str], trials: int, address: str | None) -> dict[str, Any]:
@@ -144,8 +74,9 @@ def run(quick: bool) -> Iterator[dict]:
         (home / ".ray").mkdir(parents=True)
         (home / ".ray" / "auth_token").write_text(secrets.token_hex(32))
         env = _env(home)
-        with head(home) as (address, head_s):
-            yield c.result(BENCH, "head_start_seconds", head_s, unit="s", quick=quick, loadavg_1m=c.loadavg(),
+        with ray_head(env) as head:
+            address = head.address
+            yield c.result(BENCH, "head_start_seconds", head.seconds, unit="s", quick=quick, loadavg_1m=c.loadavg(),
                            note="`ray start --head --num-cpus=2` until 'Ray runtime started'; in no search's time")
             for i in range(reps):  # alternating, so load changes hit both alike
                 walls["own"].append(search(Path(tmp) / "runs", f"own-{i}", env, trials, None))

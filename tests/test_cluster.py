@@ -1,10 +1,8 @@
 """nas.cluster against real `ray start --head` clusters started here.
 
-Each head is `ray start --head --block` in a session of its own, with its own --temp-dir
-and HOME; it is stopped by SIGTERM to that process (with --block, `ray start` then shuts
-down the processes it started: ray/scripts/scripts.py, start) and then by killing whatever
-is left of its process tree. Never `ray stop`: it kills every Ray process of the machine
-(scripts.py, stop: matched by process name), including local clusters of other test runs.
+Each head is `ray start --head --block` with its own --temp-dir and HOME, started and
+stopped by bench/_ray_head.py (through its own process tree, never `ray stop`, which would
+kill every Ray process of the machine).
 
 The token-authenticated head is the setup users hit: no RAY_AUTH_MODE anywhere, a token in
 ~/.ray/auth_token, so `ray start --head` turns token authentication on by itself
@@ -17,21 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
+from bench._ray_head import clean_env as _env, ray_head  # the benchmark's head helper: one way to start and stop
+
 REPO = Path(__file__).resolve().parents[1]
-RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # the `ray` command of this interpreter's Ray
 
 # Runs start_ray(SearchConfig(address=argv[1])) and prints one JSON line: the error, or what
 # the connection gave (a remote task's result, this process's RAY_AUTH_MODE afterwards).
@@ -55,13 +49,6 @@ print(json.dumps(out))
 """
 
 
-def _env(**extra: str) -> dict[str, str]:
-    """This process's environment without any Ray address or authentication setting."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH_") and k != "RAY_ADDRESS"}
-    env.update(extra)
-    return env
-
-
 def _connect(address: str, env: dict[str, str]) -> dict:
     p = subprocess.run([sys.executable, "-c", CONNECT, address], env=env, cwd=REPO, capture_output=True,
                        text=True, timeout=180)
@@ -73,77 +60,11 @@ def _connect(address: str, env: dict[str, str]) -> dict:
 
 # ------------------------------------------------------------------ heads
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _tree(root: int) -> dict[int, str]:
-    """``root`` and its descendants (Ray's workers are the raylet's children, in sessions of
-    their own), as pid -> start time, so that a pid reused later is never signalled."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(stat.parent.name))
-    out, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        start = _start_time(pid)
-        if start is not None:
-            out[pid] = start
-            todo.extend(children.get(pid, []))
-    return out
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    tree = _tree(proc.pid)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=40)  # it drains the node first (up to 30 s with busy drivers; ~1 s here)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_start_time(p) == s for p, s in tree.items()):
-        time.sleep(0.2)
-    for pid, start in tree.items():
-        if _start_time(pid) == start:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
 @contextlib.contextmanager
 def _head(home: Path, **env: str):
-    """A one-node cluster on this machine; yields its address, 127.0.0.1:PORT."""
-    port = _free_port()
-    # Short on purpose: Ray's unix sockets live under it, and their paths must fit 107 bytes.
-    temp = tempfile.mkdtemp(prefix="nasray-", dir="/tmp")
-    log_path = home / f"head-{port}.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([*RAY, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
-                                 "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
-                                env=_env(HOME=str(home), **env), stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while "Ray runtime started" not in log_path.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.2)
-        yield f"127.0.0.1:{port}", log_path.read_text()
-    finally:
-        _stop(proc)
-        shutil.rmtree(temp, ignore_errors=True)
+    """A one-node cluster on this machine; yields its address (127.0.0.1:PORT) and log."""
+    with ray_head(_env(HOME=str(home), **env)) as head:
+        yield head.address, head.log
 
 
 @pytest.fixture(scope="module")
