@@ -314,27 +314,39 @@ def plateau_update(
 
 CHANCE_EPOCHS = 3  # consecutive epochs at chance level before train() warns
 CHANCE_TOLERANCE = 0.02  # "at chance": training loss within 2% of ln(num_classes)
+CHANCE_VAL_FACTOR = 1.5  # ... and validation accuracy below 1.5x a uniform guess's (1/K)
 
 
 def chance_warning(
-    train_losses, num_classes: int, *, epochs: int = CHANCE_EPOCHS, tolerance: float = CHANCE_TOLERANCE
+    train_losses, num_classes: int, val_accs=None, *, epochs: int = CHANCE_EPOCHS,
+    tolerance: float = CHANCE_TOLERANCE,
 ) -> str | None:
     """A warning when the training loss stayed at chance level for ``epochs`` epochs in a row.
 
     Chance level is ln(num_classes), the cross-entropy of a uniform guess (the best any
     input-independent guess scores on balanced classes): an epoch's mean training loss at or above
-    ``(1 - tolerance) * ln(K)`` has not beaten it. The warning names the first such run of
-    epochs (to its end) and what to try. Pure; None when there is nothing to say.
+    ``(1 - tolerance) * ln(K)`` has not beaten it. An epoch whose validation accuracy (when
+    given and measured) already reaches ``CHANCE_VAL_FACTOR / K`` is learning, whatever its
+    loss: a deep plain network's loss can hover near ln(K) for an epoch or two while its
+    predictions already improve. The warning names the first such run of epochs (to its end)
+    and what to try. Pure; None when there is nothing to say.
 
     >>> chance_warning([2.303, 2.302, 2.302], 10)[:60]
     'training loss stayed at chance level (ln(10) = 2.303, what a'
     >>> chance_warning([2.303, 1.9, 2.302, 2.301], 10) is None
     True
+    >>> chance_warning([2.303, 2.302, 2.29], 10, [0.1, 0.24, 0.32]) is None
+    True
     """
     if num_classes < 2:
         return None
     chance = math.log(num_classes)
-    at_chance = [loss >= (1.0 - tolerance) * chance for loss in train_losses]
+    vals = list(val_accs or [])
+
+    def learning(i: int) -> bool:
+        return i < len(vals) and vals[i] == vals[i] and vals[i] >= CHANCE_VAL_FACTOR / num_classes
+
+    at_chance = [loss >= (1.0 - tolerance) * chance and not learning(i) for i, loss in enumerate(train_losses)]
     n = len(at_chance)
     for first in range(n - epochs + 1):
         if all(at_chance[first:first + epochs]):  # the first such run: it starts a run of chance epochs
@@ -520,7 +532,7 @@ class _Run:
         if status == "failed" and self.device.type == "cuda":
             torch.cuda.empty_cache()
         h = self.history
-        warning = chance_warning(h["train_losses"], self.splits.num_classes)
+        warning = chance_warning(h["train_losses"], self.splits.num_classes, h["val_accs"])
         return TrainResult(
             status=status,
             reason=reason,

@@ -362,6 +362,14 @@ def test_chance_warning_names_the_first_run_and_whether_it_learned_after():
     assert "epochs 2-4; it learned only afterwards" in message
 
 
+def test_chance_warning_spares_a_run_whose_validation_accuracy_already_rises():
+    losses = [2.81, 2.2996, 2.2572]  # VGG-16 on digits, epochs 1-3: near ln(10) while it learns
+    assert chance_warning(losses, 10, [0.104, 0.240, 0.316]) is None
+    assert chance_warning(losses, 10, [0.104, 0.110, 0.120]) is not None  # still guessing
+    assert chance_warning(losses, 10, [float("nan")] * 3) is not None  # no validation split: the loss decides
+    assert chance_warning(losses, 10) is not None
+
+
 def test_chance_warning_tolerance_and_class_count():
     assert chance_warning([0.98 * LN10 - 1e-3] * 5, 10) is None  # just better than a guess
     assert chance_warning([0.98 * LN10 + 1e-3] * 5, 10) is not None
