@@ -272,7 +272,7 @@ def _searcher_class():
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
             # Tune logs an exception raised here as "Error stopping trial" and carries on, which
             # would leave the run folder behind the search. So the first failure of the durable
-            # path is kept, _FatalStopper ends the experiment, and run_search raises it.
+            # path is kept, FatalStopper ends the experiment, and run_search raises it.
             if self.run.fatal is not None:
                 return
             try:

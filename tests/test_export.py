@@ -379,3 +379,17 @@ def test_bad_command_input_is_one_line_and_exit_2(tmp_path, capsys, argv, messag
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("nas: error:") and err.count("\n") == 1 and message in err, err
+
+
+def test_training_progress_warns_once_as_soon_as_the_loss_sits_at_chance(capsys):
+    from nas.commands.export import progress
+
+    on_epoch = progress(5, 10)
+    for epoch in range(1, 6):
+        on_epoch(epoch, {"train_loss": 2.303, "train_acc": 0.1, "val_acc": 0.1, "lr": 0.01, "epoch_seconds": 0.1})
+        if epoch == 2:
+            assert "warning" not in capsys.readouterr().err
+        if epoch == 3:
+            assert capsys.readouterr().err.startswith("nas: warning: training loss stayed at chance level")
+    out, err = capsys.readouterr()
+    assert err == "" and out.count("epoch") == 2  # epochs 4 and 5: lines, no second warning

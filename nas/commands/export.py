@@ -71,15 +71,16 @@ def progress(total: int, num_classes: int, out=None):
     out = out if out is not None else sys.stdout
     losses: list[float] = []
     val_accs: list[float] = []
+    warned = False
 
     def on_epoch(epoch: int, m: dict) -> None:
+        nonlocal warned
         print(f"  epoch {epoch:>{len(str(total))}}/{total}  loss {m['train_loss']:.4f}  train {m['train_acc']:.4f}  "
               f"val {m['val_acc']:.4f}  lr {m['lr']:.5f}  {m['epoch_seconds']:.1f}s", file=out, flush=True)
-        warned = chance_warning(losses, num_classes, val_accs) is not None
         losses.append(m["train_loss"])
         val_accs.append(m["val_acc"])
-        warning = None if warned else chance_warning(losses, num_classes, val_accs)
-        if warning:
+        if not warned and (warning := chance_warning(losses, num_classes, val_accs)):
+            warned = True
             print(f"nas: warning: {warning}", file=sys.stderr, flush=True)
 
     return on_epoch
