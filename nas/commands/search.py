@@ -122,4 +122,4 @@ def print_summary(search) -> None:
     rows = [[str(r["trial"]), f"{r['reward']:.4f}", f"{r['val_acc']:.4f}", human(r["params"]), human(r["macs"]),
              r["arch"]] for r in ok[:5]]
     print(table(rows, ["trial", "reward", "val_acc", "params", "MACs", "architecture"], right={0, 1, 2, 3, 4}))
-    print(f"\nbest: {ok[0]['arch']}\n      ({search.store.best_path})")
+    print(f"\nbest: {search.best()['arch']}\n      ({search.store.best_path})")  # what best.json holds
