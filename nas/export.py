@@ -38,10 +38,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as _dt
+import importlib.util
 import io
 import json
 import math
 import os
+import shutil
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -167,9 +170,6 @@ NEEDS = {
 def check_formats(formats: Sequence[str] | None) -> tuple[str, ...]:
     """Validated formats, in canonical order, safetensors always included; every module a
     format needs must be installed (ConfigError with the pip command that installs it)."""
-    import importlib.util
-    import sys
-
     wanted = set(DEFAULT_FORMATS if formats is None else formats)
     for f in wanted:
         if f not in FILES:
@@ -207,8 +207,6 @@ def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
 def _staged(out_dir: Path):
     """A fresh folder beside ``out_dir`` to write into, renamed into place only when complete:
     a crash or an error leaves ``out_dir`` as it was (and no partial folder)."""
-    import shutil
-
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.with_name(f".{out_dir.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
