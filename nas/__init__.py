@@ -3,8 +3,8 @@
 >>> import nas
 >>> model = nas.build("conv(32,3) basic(64,stride=2)*2 gap", input_shape=(1, 8, 8), num_classes=10)
 """
-from .arch import Arch, Layer, parse
-from .builder import Network, build, infer_shapes, summarize
+from .lang import Arch, Layer, parse
+from .nn import Network, build, infer_shapes, summarize
 from .errors import ArchError, ConfigError, NasError, SpaceError
 from .space import SearchSpace
 

@@ -53,9 +53,9 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from .arch import parse
-from .blocks import ConvNormAct
-from .builder import Network, build, summarize
+from .lang import parse
+from .nn import Network, build, summarize
+from .nn.blocks import ConvNormAct
 from .errors import ConfigError, NasError
 from .registry import suggest
 
@@ -102,7 +102,7 @@ _NORMS = (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)
 def fold_batchnorm(model: nn.Module) -> tuple[nn.Module, FoldReport]:
     """A copy of ``model`` in eval mode with every conv -> BatchNorm pair folded into the conv.
 
-    The input model is not changed. Only :class:`nas.blocks.ConvNormAct` units whose norm is a
+    The input model is not changed. Only :class:`nas.nn.blocks.ConvNormAct` units whose norm is a
     ``BatchNorm2d`` (with running statistics) fold; see the module doc for the rest.
 
     >>> folded, report = fold_batchnorm(build("conv(8,3) basic(8) gap", (1, 8, 8), 10))

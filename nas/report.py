@@ -170,7 +170,7 @@ def read_trials(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 def canonical(arch: str) -> str:
     """The canonical form of an architecture string (unparsable strings stay as they are)."""
-    from .arch import parse
+    from .lang import parse
 
     try:
         return str(parse(arch))

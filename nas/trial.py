@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .builder import build, summarize
+from .nn import build, summarize
 from .errors import NasError
 from .train import TrainConfig, train
 

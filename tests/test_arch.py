@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nas
-from nas.arch import BOOL, FLOAT, INT, NAME, OPS, SETTINGS_PARAMS, SIZE, format_arch, parse
+from nas.lang import BOOL, FLOAT, INT, NAME, OPS, SETTINGS_PARAMS, SIZE, format_arch, parse
 from nas.errors import ArchError, NasError
 
 LECTURE = ["inception(128,0,192,0,96,0)", "inception(128,64,192,64,96,64)"]
@@ -54,7 +54,7 @@ def _value(p, draw):
         h, w = draw(st.integers(1, 7)), draw(st.integers(1, 7))
         return draw(st.sampled_from([str(h), f"{h}x{w}"]))
     if p.kind is NAME:
-        return draw(st.sampled_from(p.choices))
+        return draw(st.sampled_from(list(p.choices)))
     raise AssertionError(p.kind)
 
 
@@ -167,3 +167,41 @@ def test_equivalent_spellings_share_one_canonical_form():
     assert parse("conv(8,3,bias=false)") == parse("conv(8,3)")
     assert parse("conv(8,3,norm=none,bias=true)") == parse("conv(8,3,norm=none)")
     assert str(parse("conv(8,3,bias=true)")) == "conv(8,3,bias=true)"  # VGG-BN keeps its conv biases
+
+
+# --- building layers in code -----------------------------------------------------------
+
+@pytest.mark.parametrize("op", OPS.names())
+def test_layer_make_equals_parsing_the_example(op):
+    """Code builds the same typed Layer that parsing the op's example string gives."""
+    from nas.lang import Layer, make_arch
+
+    parsed = parse(OPS.get(op).example)
+    (layer,) = parsed.layers
+    made = Layer.make(op, **dict(layer.args))
+    assert make_arch([made]) == parsed and str(make_arch([made])) == OPS.get(op).example
+
+
+def test_layer_make_checks_like_the_parser():
+    from nas.lang import Layer
+
+    assert str(Layer.make("conv", 16, (3, 5), stride=2, norm="ln")) == "conv(16,3x5,stride=2,norm=ln)"
+    with pytest.raises(ArchError, match="needs a value for 'out'"):
+        Layer.make("conv")
+    with pytest.raises(ArchError, match="did you mean 'stride'"):
+        Layer.make("conv", 16, strde=2)
+    with pytest.raises(ArchError, match="at least 1"):
+        Layer.make("conv", 0)
+    with pytest.raises(ArchError, match="given twice"):
+        Layer.make("conv", 16, out=8)
+    with pytest.raises(ArchError, match="did you mean 'conv'"):
+        Layer.make("conw", 16)
+
+
+def test_parse_can_inherit_settings():
+    from nas.lang import Settings
+
+    ln = Settings(norm="ln")
+    assert str(parse("conv(8,norm=bn) gap", settings=ln)) == "norm=ln conv(8,3,norm=bn) gap"
+    assert parse("conv(8) gap", settings=ln).layers[0]["norm"] is None  # inherits ln
+    assert parse("act=gelu conv(8)", settings=ln).settings == Settings(act="gelu")  # its own settings win

@@ -14,6 +14,7 @@ from torchvision.models.resnet import Bottleneck
 
 import nas
 import nas.baselines as B
+import nas.baselines.torchvision as BT
 from nas.train import PRESETS
 
 TWINS = [n for n in B.names() if B.BASELINES.get(n).torchvision]
@@ -40,8 +41,10 @@ def test_registry_has_the_spec_baselines():
         B.get("resnet5")
 
 
-def test_docstring_examples():
-    assert doctest.testmod(B).failed == 0
+@pytest.mark.parametrize("module", [B, B.families, BT], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0
 
 
 # --- faithful to torchvision ----------------------------------------------------------
@@ -183,10 +186,10 @@ def test_state_copy_names_the_mismatching_weight():
     net = nas.build(B.get("resnet34"))
     with pytest.raises(nas.ArchError, match=r"layer2.0.conv1.weight has shape \(128, 64, 3, 3\) but ours "
                                             r"\(layers.4.conv1.conv.weight\) has \(64, 64, 3, 3\)"):
-        B._copy_state(tv, net, (), ())
+        BT._copy_state(tv, net, (), ())
     with pytest.raises(nas.ArchError, match="torchvision's state has 120 entries, ours 122; the first unmatched "
                                             "is ours head.weight"):
-        B._copy_state(tv, nas.build(B.get("resnet18")), ("fc.",), ())
+        BT._copy_state(tv, nas.build(B.get("resnet18")), ("fc.",), ())
 
 
 # --- GoogLeNet: the paper and torchvision's variant -----------------------------------

@@ -7,9 +7,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import nas
-from nas.builder import Network
-from nas.arch import INITS, NORMS, OPS, Settings
-from nas.norms import ACT_LAYERS, INIT_SCHEMES, NORM_LAYERS
+from nas.lang import ACTS, INITS, NORMS, OPS, Settings
+from nas.nn import Network
 
 INPUT = (4, 9, 9)  # odd size on purpose: exercises ceil/floor rules
 
@@ -51,13 +50,13 @@ def test_layer_builds_keeps_shape_and_passes_gradients(name, norm):
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
 
 
-@pytest.mark.parametrize("norm", NORM_LAYERS.names())
+@pytest.mark.parametrize("norm", NORMS.names())
 def test_every_norm_keeps_shape(norm):
-    m = NORM_LAYERS.get(norm)(6, 1e-5)
+    m = NORMS.get(norm)(6, 1e-5)
     assert m(torch.randn(2, 6, 3, 3)).shape == (2, 6, 3, 3)
 
 
-@pytest.mark.parametrize("act", ACT_LAYERS.names())
+@pytest.mark.parametrize("act", ACTS.names())
 def test_every_activation_builds(act):
     y = nas.build(f"act={act} conv(4,3) gap", (1, 4, 4), 3)(torch.randn(2, 1, 4, 4))
     assert torch.isfinite(y).all()
@@ -76,7 +75,7 @@ def test_layer_norm_does_not_look_at_the_batch(norm, independent):
 
 
 def test_layer_norm_statistics_are_over_chw_per_sample():
-    m = NORM_LAYERS.get("ln")(6, 1e-5)
+    m = NORMS.get("ln")(6, 1e-5)
     x = torch.randn(2, 6, 4, 4) * 3 + 1
     ref = torch.nn.functional.layer_norm(x, x.shape[1:], eps=1e-5)  # affine is identity at init
     torch.testing.assert_close(m(x), ref)
@@ -147,11 +146,11 @@ INIT_EXPECTED = {
 
 
 def test_every_init_scheme_is_specified_here_and_in_the_language():
-    assert set(INIT_EXPECTED) == set(INIT_SCHEMES.names()) == set(INITS)
+    assert set(INIT_EXPECTED) == set(INITS.names()) == set(INITS)
     assert Settings().init == "resnet"
 
 
-@pytest.mark.parametrize("scheme", INIT_SCHEMES.names())
+@pytest.mark.parametrize("scheme", INITS.names())
 def test_init_scheme_statistics(scheme):
     conv_std, conv_bias_zero, lin_std, lin_bias_zero = INIT_EXPECTED[scheme]
     torch.manual_seed(0)
@@ -186,7 +185,7 @@ def test_default_init_is_the_one_every_string_had_before():
         assert torch.equal(a, b), name
 
 
-@pytest.mark.parametrize("scheme", INIT_SCHEMES.names())
+@pytest.mark.parametrize("scheme", INITS.names())
 def test_init_is_harmless_on_the_meta_device(scheme):
     arch = f"init={scheme} conv(8,3) inception(4,4,8,2,4,4) dense(2,4) gap fc(16)"
     with torch.device("meta"):

@@ -16,7 +16,7 @@ from torch import nn
 import nas
 from nas import baselines
 from nas import export as E
-from nas.blocks import ConvNormAct
+from nas.nn.blocks import ConvNormAct
 from nas.cli import main
 from nas.errors import ConfigError, NasError
 from nas.runconfig import SearchConfig

@@ -61,7 +61,7 @@ def arch_or_baseline(text: str, input_shape) -> tuple[str, str | None]:
     baseline (``resnet81``): the error suggests the closest name of either kind.
     """
     from .. import baselines
-    from ..arch import OPS, parse
+    from ..lang import OPS, parse
     from ..errors import ArchError
     from ..registry import suggest
 

@@ -1,7 +1,7 @@
 """``nas show ARCH_OR_BASELINE``: per-layer shapes, parameters and MACs."""
 from __future__ import annotations
 
-from ..builder import summarize
+from ..nn import summarize
 from ._util import arch_or_baseline, human, parse_shape, positive_int, print_json, table
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from ..builder import summarize
+from ..nn import summarize
 from ..errors import NasError
 from ..space import SearchSpace, shipped
 from ._util import human, print_json, table

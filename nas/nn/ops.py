@@ -11,9 +11,9 @@ import math
 
 from torch import nn
 
+from ..errors import ArchError
+from ..lang import ACTS, BOOL, FLOAT, INT, NAME, NORMS, OPS, SIZE, Arch, Layer, OpSpec, Param
 from . import blocks
-from .arch import ACTS, BOOL, FLOAT, INT, NAME, NORMS, OPS, SIZE, Arch, Layer, OpSpec, Param
-from .errors import ArchError
 
 Shape = tuple  # (C, H, W) for feature maps, (F,) for flat vectors
 
@@ -53,7 +53,7 @@ def _spatial(layer: Layer, shape: Shape, k, s: int, p=None, ceil=False) -> tuple
     return oh, ow
 
 
-def _unit(arch: Arch, layer: Layer) -> dict:
+def _norm_act(arch: Arch, layer: Layer) -> dict:
     return dict(norm=arch.norm_of(layer), act=arch.act_of(layer), eps=arch.settings.eps)
 
 
@@ -77,7 +77,7 @@ _register(
      Param("groups", INT, 1, min=1, max=WIDTH_MAX), Param("bias", BOOL, None, optional_none=True), NORM, ACT],
     2, _conv_infer,
     lambda layer, i, o, arch: blocks.ConvNormAct(i[0], o[0], layer["stride"], kernel=layer["k"], groups=layer["groups"],
-                                                 bias=layer["bias"], **_unit(arch, layer)),
+                                                 bias=layer["bias"], **_norm_act(arch, layer)),
     "conv-norm-act with 'same' padding; k may be HxW (e.g. 3x5)",
     example="conv(12,3x5,stride=2,groups=2)",
 )
@@ -86,7 +86,7 @@ _register(
     "sepconv",
     [Param("out", INT, min=1, max=WIDTH_MAX), Param("k", SIZE, 3, min=1, max=15), STRIDE, NORM, ACT],
     2, lambda layer, s, arch: (layer["out"], *_spatial(layer, s, layer["k"], layer["stride"])),
-    lambda layer, i, o, arch: blocks.SepConv(i[0], o[0], layer["stride"], kernel=layer["k"], **_unit(arch, layer)),
+    lambda layer, i, o, arch: blocks.SepConv(i[0], o[0], layer["stride"], kernel=layer["k"], **_norm_act(arch, layer)),
     "depthwise-separable conv (MobileNet): kxk depthwise then 1x1 pointwise, each with norm and act",
     example="sepconv(12,5,stride=2)",
 )
@@ -135,7 +135,7 @@ _register(
 _register(
     "basic", [Param("out", INT, min=1, max=WIDTH_MAX), STRIDE, NORM, ACT], 1,
     lambda layer, s, arch: (layer["out"], *_spatial(layer, s, 3, layer["stride"])),
-    lambda layer, i, o, arch: blocks.BasicBlock(i[0], o[0], layer["stride"], **_unit(arch, layer)),
+    lambda layer, i, o, arch: blocks.BasicBlock(i[0], o[0], layer["stride"], **_norm_act(arch, layer)),
     "ResNet basic block: two 3x3 convs and a shortcut (projection where the shape changes)",
     example="basic(12,stride=2)",
 )
@@ -156,7 +156,7 @@ _register(
      Param("width", INT, 64, min=1, max=4096), Param("expansion", INT, 4, min=1, max=16), NORM, ACT],
     1, _bottleneck_infer,
     lambda layer, i, o, arch: blocks.Bottleneck(i[0], o[0], layer["stride"], groups=layer["groups"], width=layer["width"],
-                                                expansion=layer["expansion"], **_unit(arch, layer)),
+                                                expansion=layer["expansion"], **_norm_act(arch, layer)),
     "ResNet bottleneck 1x1-3x3-1x1; out = planes*expansion; inner width int(planes*width/64)*groups "
     "(groups=32,width=4: ResNeXt 32x4d; width=128: Wide ResNet-2)",
     example="bottleneck(16,stride=2,groups=2,width=32)",
@@ -182,7 +182,7 @@ _register(
     [Param(n, INT, min=0, max=WIDTH_MAX) for n in _WIDTHS] + [Param("k5", INT, 5, min=1, max=15), NORM, ACT],
     6, _inception_infer,
     lambda layer, i, o, arch: blocks.Inception(i[0], o[0], widths=tuple(layer[n] for n in _WIDTHS), k5=layer["k5"],
-                                               **_unit(arch, layer)),
+                                               **_norm_act(arch, layer)),
     "GoogLeNet Inception module: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj "
     "(reduce 0: no bottleneck; pool proj 0: pooled input passes through)",
     example="inception(4,4,8,2,4,4)",
@@ -202,7 +202,7 @@ _register(
      Param("bottleneck", INT, 4, min=0, max=16), NORM, ACT],
     2, _dense_infer,
     lambda layer, i, o, arch: blocks.DenseBlock(i[0], o[0], layers=layer["layers"], growth=layer["growth"],
-                                                bottleneck=layer["bottleneck"], **_unit(arch, layer)),
+                                                bottleneck=layer["bottleneck"], **_norm_act(arch, layer)),
     "DenseNet dense block of `layers` layers adding `growth` channels each (bottleneck 0: no 1x1)",
     example="dense(3,4)",
 )
@@ -216,14 +216,14 @@ def _transition_infer(layer, shape, arch):
 _register(
     "transition", [Param("out", INT, min=1, max=WIDTH_MAX), Param("stride", INT, 2, min=1, max=8), NORM, ACT], 1,
     _transition_infer,
-    lambda layer, i, o, arch: blocks.Transition(i[0], o[0], layer["stride"], **_unit(arch, layer)),
+    lambda layer, i, o, arch: blocks.Transition(i[0], o[0], layer["stride"], **_norm_act(arch, layer)),
     "DenseNet transition: norm-act-conv1x1 then average pooling",
     example="transition(6)",
 )
 
 _register(
     "normact", [NORM, ACT], 0, lambda layer, s, arch: _need_map(layer, s),
-    lambda layer, i, o, arch: blocks.NormAct(i[0], **_unit(arch, layer)),
+    lambda layer, i, o, arch: blocks.NormAct(i[0], **_norm_act(arch, layer)),
     "norm then activation (DenseNet's final norm5 + ReLU)",
     example="normact",
 )

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .arch import Arch, Layer, parse
-from .errors import ArchError
-from .norms import init_weights
+from ..errors import ArchError
+from ..lang import Arch, Layer, parse
+from .init import init_weights
 
 Shape = tuple
 

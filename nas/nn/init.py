@@ -1,70 +1,17 @@
-"""Norm and activation layers by name, through one tiny factory (timm ``create_norm.py``),
-and the weight-initialization schemes of the ``init=`` architecture setting."""
-from __future__ import annotations
+"""Weight initialization schemes of the ``init=`` architecture setting (``nas.lang.INITS``).
 
-import math
+Each is the loop body of a torchvision family's ``__init__``: called on every module of the
+built network, in registration order (``model.modules()``), as torchvision does, so with the
+same seed and the same modules a network gets the very same weights as its torchvision twin.
+What a scheme does not touch keeps PyTorch's default initialization.
+"""
+from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .registry import Registry
+from ..lang import INITS
 
-NORM_LAYERS: Registry = Registry("norm")
-ACT_LAYERS: Registry = Registry("activation")
-
-
-@NORM_LAYERS.register("bn")
-def _bn(ch: int, eps: float) -> nn.Module:
-    return nn.BatchNorm2d(ch, eps=eps)
-
-
-@NORM_LAYERS.register("ln")
-def _ln(ch: int, eps: float) -> nn.Module:
-    # Layer norm for conv features: statistics over (C, H, W) of each sample, with a
-    # per-channel scale and shift (Ba et al. 2016; the lecture's "LN" slide). That is
-    # exactly GroupNorm with a single group (Wu & He 2018, Fig. 2).
-    return nn.GroupNorm(1, ch, eps=eps)
-
-
-@NORM_LAYERS.register("gn")
-def _gn(ch: int, eps: float) -> nn.Module:
-    # Wu & He 2018 use 32 groups; fall back to the largest divisor of ch that is <= 32.
-    return nn.GroupNorm(math.gcd(32, ch), ch, eps=eps)
-
-
-@NORM_LAYERS.register("in")
-def _in(ch: int, eps: float) -> nn.Module:
-    return nn.InstanceNorm2d(ch, eps=eps, affine=True)
-
-
-@NORM_LAYERS.register("none")
-def _none_norm(ch: int, eps: float) -> nn.Module:
-    return nn.Identity()
-
-
-for _name, _cls in [("relu", nn.ReLU), ("relu6", nn.ReLU6), ("gelu", nn.GELU), ("silu", nn.SiLU),
-                    ("tanh", nn.Tanh), ("sigmoid", nn.Sigmoid), ("none", nn.Identity)]:
-    ACT_LAYERS.register(_name, _cls)
-
-
-def make_norm(name: str, ch: int, eps: float = 1e-5) -> nn.Module:
-    return NORM_LAYERS.get(name)(ch, eps)
-
-
-def make_act(name: str) -> nn.Module:
-    # Never in-place: a layer's input may also feed a later skip connection.
-    return ACT_LAYERS.get(name)()
-
-
-# ---------------------------------------------------------------------------
-# Weight initialization schemes (the ``init=`` setting). Each is the loop body of a
-# torchvision family's ``__init__``: called on every module of the built network, in
-# registration order (``model.modules()``), as torchvision does, so with the same seed and
-# the same modules a network gets the very same weights as its torchvision twin. What a
-# scheme does not touch keeps PyTorch's default initialization.
-# ---------------------------------------------------------------------------
-
-INIT_SCHEMES: Registry = Registry("init scheme")
 # torchvision sets norm scales to 1 and shifts to 0 in every family; those are PyTorch's
 # defaults too, so this only matters for the record (and if a default ever changed).
 _AFFINE_NORMS = (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)
@@ -76,7 +23,7 @@ def _ones_zeros(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-@INIT_SCHEMES.register("resnet")
+@INITS.register("resnet")
 def _init_resnet(m: nn.Module) -> None:
     # torchvision models/resnet.py, ResNet.__init__ (lines 208-213): He et al. 2015 ("Delving
     # deep", Sec. 2.2) normal init, fan_out mode, on every conv; norms 1/0; the fc keeps
@@ -90,7 +37,7 @@ def _init_resnet(m: nn.Module) -> None:
         _ones_zeros(m)
 
 
-@INIT_SCHEMES.register("vgg")
+@INITS.register("vgg")
 def _init_vgg(m: nn.Module) -> None:
     # torchvision models/vgg.py, VGG.__init__ (lines 52-63): convs as ResNet's (fan_out) with
     # zero biases; BN 1/0; every Linear N(0, 0.01) with zero bias (the paper's random init,
@@ -102,7 +49,7 @@ def _init_vgg(m: nn.Module) -> None:
         _init_resnet(m)
 
 
-@INIT_SCHEMES.register("googlenet")
+@INITS.register("googlenet")
 def _init_googlenet(m: nn.Module) -> None:
     # torchvision models/googlenet.py, GoogLeNet.__init__ (lines 94-100): conv and Linear
     # weights from a normal with std 0.01 truncated at +-2 (absolute, i.e. 200 std: in effect
@@ -114,7 +61,7 @@ def _init_googlenet(m: nn.Module) -> None:
         _ones_zeros(m)
 
 
-@INIT_SCHEMES.register("densenet")
+@INITS.register("densenet")
 def _init_densenet(m: nn.Module) -> None:
     # torchvision models/densenet.py, DenseNet.__init__ (lines 202-210, "official init from
     # torch repo"): kaiming_normal_ with its defaults, i.e. fan_in and gain sqrt(2), on convs;
@@ -127,7 +74,7 @@ def _init_densenet(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-@INIT_SCHEMES.register("he_fan_in")
+@INITS.register("he_fan_in")
 def _init_he_fan_in(m: nn.Module) -> None:
     # He et al. 2015 ("Delving deep", Sec. 2.2, Eq. 10, the forward case): every conv and
     # Linear weight N(0, 2 / fan_in), biases 0, so a plain (norm-free) stack of rectifier layers
@@ -151,6 +98,6 @@ def init_weights(model: nn.Module, scheme: str) -> None:
     On the meta device the ``nn.init`` calls only check shapes (nothing is computed), so
     building there (summaries, ``nas.load``, ``from_torchvision``) stays cheap.
     """
-    apply = INIT_SCHEMES.get(scheme)
+    apply = INITS.get(scheme)
     for m in model.modules():
         apply(m)
