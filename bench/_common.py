@@ -6,7 +6,6 @@ without Ray installed.
 from __future__ import annotations
 
 import datetime as _dt
-import io
 import logging
 import os
 import platform
@@ -107,38 +106,36 @@ def shutdown_ray() -> None:
         _ray_started_here = False
 
 
-class Stamps(io.TextIOBase):
-    """A text stream for ``run_search(out=...)`` that notes when each progress line arrives:
-    ``done`` holds the ``time.perf_counter()`` of every "[k/N] ..." trial line, in order."""
+class Stamps:
+    """Search events (``nas.tune.SearchEvents``) that note when each trial is recorded:
+    ``done`` holds the ``time.perf_counter()`` of every recorded trial, in order."""
 
     def __init__(self):
-        super().__init__()
         self.done: list[float] = []
-        self.lines: list[str] = []
         self.start_wall: float | None = None
 
-    def write(self, text: str) -> int:
-        now = time.perf_counter()
-        for line in text.splitlines():
-            if line.startswith("["):
-                self.done.append(now)
-            self.lines.append(line)
-        return len(text)
+    def started(self, driver) -> None:
+        pass
+
+    def recorded(self, driver, record) -> None:
+        self.done.append(time.perf_counter())
+
+    def warning(self, message: str) -> None:
+        raise RuntimeError(f"the benchmarked search warned: {message}")
 
 
 def search(runs_dir: str, **config: Any):
-    """``nas.search.run_search`` with its progress lines captured, not printed.
+    """``nas.tune.run_search`` with the time each trial was recorded.
 
-    Returns ``(SearchRun, wall seconds, Stamps, start)``; ``Stamps.done[k] - start`` is when
+    Returns ``(SearchDriver, wall seconds, Stamps, start)``; ``Stamps.done[k] - start`` is when
     trial k + 1 was recorded.
     """
-    from nas.runconfig import SearchConfig
-    from nas.search import run_search
+    from nas.tune import SearchConfig, run_search
 
     ensure_ray()
     cfg = SearchConfig(runs_dir=runs_dir, **config)
     stamps = Stamps()
     stamps.start_wall = time.time()  # for the records' wall-clock ``started_at``
     start = time.perf_counter()
-    run = run_search(cfg, out=stamps)
+    run = run_search(cfg, events=stamps)
     return run, time.perf_counter() - start, stamps, start

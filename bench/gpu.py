@@ -51,10 +51,10 @@ def _arch(which: str) -> str:
 
 
 def synthetic_splits(n_train: int, seed: int = 0):
-    """CIFAR-shaped random data as ``nas.data.Splits`` (float32 on the CPU, as ``data.load`` gives)."""
+    """CIFAR-shaped random data as ``nas.train.data.Splits`` (float32 on the CPU, as ``data.load`` gives)."""
     import torch
 
-    from nas.data import Splits
+    from nas.train.data import Splits
 
     g = torch.Generator().manual_seed(seed)
 

@@ -9,7 +9,7 @@
   controller samples 10 decisions) and one controller update (the ``tell`` that completes a
   batch: teacher-forced scoring of the batch, loss, backward, Adam step, greedy decode),
   with 1 and with 2 torch threads; ``ratio`` is 2 threads over 1 (the search driver now sets
-  1 thread, nas/search.py).
+  1 thread, nas/tune/driver.py).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Search quality on a real search: digits through Ray Tune (``nas.search.run_search``).
+"""Search quality on a real search: digits through Ray Tune (``nas.tune.run_search``).
 
 ``reinforce``, ``random`` and ``evolution`` each run the same budget of trials over the
 shipped ``digits`` space, two trials at a time on 2 CPUs, for several seeds (the seed sets

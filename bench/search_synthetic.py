@@ -29,7 +29,7 @@ N_DECISIONS, N_OPTIONS = 8, 4
 
 def one_search(strategy: str, seed: int, budget: int) -> dict:
     import nas.strategies
-    from nas.strategies.synthetic import SyntheticSpace
+    from nas.testing import SyntheticSpace
 
     space = SyntheticSpace(N_DECISIONS, N_OPTIONS, seed=seed)
     s = nas.strategies.get(strategy, space, seed=seed)

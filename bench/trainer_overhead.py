@@ -70,7 +70,7 @@ def run(quick: bool) -> Iterator[dict]:
     import torch
 
     import nas
-    from nas import data
+    from nas.train import data
     from nas.train import TrainConfig, train
 
     splits = data.load("digits", val_fraction=0.2, seed=0)

@@ -6,7 +6,7 @@ every trial trains, and every training costs the same) are run
 * ``c1``: through ``run_search``, one trial at a time, ``reuse_actors=True`` (the default);
 * ``fresh``: the same with ``reuse_actors=False`` (a new actor process per trial);
 * ``c2``: two trials at a time (``concurrency=2``, ``reuse_actors=True``) on Ray's 2 CPUs;
-* ``plain``: in a plain loop in this process, ``nas.trial.run_trial`` (summarize, build,
+* ``plain``: in a plain loop in this process, ``nas.tune.trial.run_trial`` (summarize, build,
   train) on the very (arch, seed, train config) the ``c1`` search trained, with the same
   torch threads (1). It runs warm (one untimed trial first): what Ray adds per process
   (spawning it, imports, first calls) counts as Ray's overhead.
@@ -38,7 +38,7 @@ ARCH = "conv(16,3) basic(32,norm=ln)*2 gap"  # one of fixed_arch.yaml's two (equ
 
 
 def _trial_config(arch: str, proposal: int, epochs: int, search_seed: int = 0) -> dict[str, Any]:
-    """The config ``SearchRun.next_config`` gives a trial (nas/search.py), for ``run_trial``."""
+    """The config ``SearchDriver.next_config`` gives a trial (nas/tune/driver.py), for ``run_trial``."""
     from nas.train import TrainConfig
 
     train = TrainConfig.from_dict({"epochs": epochs})
@@ -49,7 +49,7 @@ def _trial_config(arch: str, proposal: int, epochs: int, search_seed: int = 0) -
 
 def plain_loop(records: list[dict], epochs: int, splits) -> float:
     """Run the trials of ``records`` one after the other in this process; wall seconds."""
-    from nas.trial import run_trial
+    from nas.tune.trial import run_trial
 
     run_trial(_trial_config(records[0]["arch"], records[0]["proposal"], epochs), splits, report=lambda m: None)
     start = time.perf_counter()
@@ -60,8 +60,8 @@ def plain_loop(records: list[dict], epochs: int, splits) -> float:
 
 
 def _proc_worker(barrier, queue, k: int, epochs: int) -> None:
-    from nas import data
-    from nas.trial import run_trial
+    from nas.train import data
+    from nas.tune.trial import run_trial
 
     splits = data.load("digits", val_fraction=0.2, seed=0)
     t = time.perf_counter()
@@ -98,7 +98,7 @@ def breakdown(run, wall: float, stamps, start: float, concurrency: int) -> dict[
     gaps = [b - a for a, b in zip(done, done[1:])]
     out = {"wall_s": wall, "trial_inside_s": statistics.mean(inside), "first_recorded_s": done[0],
            "startup_s": done[0] - inside[0], "first_trial_inside_s": inside[0], "after_last_s": wall - done[-1]}
-    first_start = run.records[0].get("started_at")  # wall clock when run_trial began (nas/trial.py)
+    first_start = run.records[0].get("started_at")  # wall clock when run_trial began (nas/tune/trial.py)
     if first_start is not None and stamps.start_wall is not None:
         # run_search called -> the first trial's run_trial starts: config checks, data, Tune's set-up,
         # the actor's process start and imports.
@@ -110,7 +110,7 @@ def breakdown(run, wall: float, stamps, start: float, concurrency: int) -> dict[
 
 
 def run(quick: bool) -> Iterator[dict]:
-    from nas import data
+    from nas.train import data
 
     n, epochs = (10, 3) if quick else (30, 3)
     init_s = c.ensure_ray()
@@ -161,7 +161,7 @@ def run(quick: bool) -> Iterator[dict]:
                    setting="Ray on 2 CPUs, cpus_per_trial=1, reuse_actors=True", search_c2=c2, **base)
     yield c.result(BENCH, "first_run_trial_in_fresh_process_seconds", solo_p["first"], unit="s",
                    steady_run_trial_s=solo / k, ray_imported=solo_p["ray_imported"],
-                   setting="no Ray: a new process's first nas.trial.run_trial (imports done; first calls of "
+                   setting="no Ray: a new process's first nas.tune.trial.run_trial (imports done; first calls of "
                            "torch, e.g. torch._dynamo imported by torch.optim); the rest of what "
                            "reuse_actors=False pays per trial is Ray starting the actor process", **base)
     yield c.result(BENCH, "throughput_2_plain_processes_vs_1", k * 2 / max(pair) / (k / solo), unit="x",

@@ -244,7 +244,7 @@ class Baseline:
     torchvision: str | None  # the torchvision model with the same modules, if any
     config: tuple[tuple[str, Any], ...] = ()  # keyword arguments of the family's writer
     notes: str = ""
-    preset: str = "default"  # training preset of nas/train.py's PRESETS: the paper's optimizer settings
+    preset: str = "default"  # training preset of nas.train's PRESETS: the paper's optimizer settings
 
     def arch(self, input_shape=IMAGENET) -> str:
         """The architecture string for an input shape (C, H, W)."""
@@ -263,7 +263,7 @@ _PAPERS = {
 }
 
 
-# Training presets (nas/train.py PRESETS, which cite the papers' sections): by name, else by family.
+# Training presets (nas/train/config.py PRESETS, which cite the papers' sections): by name, else by family.
 # GoogLeNet's paper gives momentum 0.9 but no learning rate or weight decay (Szegedy et al.
 # 2014, Sec. 6), so it trains with our default.
 # The bottleneck ResNets (a 2048-feature classifier) start at lr 0.01: see "resnet-deep".

@@ -253,7 +253,7 @@ class Settings:
     norm: str = "bn"
     act: str = "relu"
     eps: float = 1e-5  # norm epsilon (torchvision's GoogLeNet uses 1e-3)
-    # Weight initialization, after a torchvision family's __init__ (nas/norms.py INIT_SCHEMES).
+    # Weight initialization, after a torchvision family's __init__ (nas/nn/init.py).
     # "resnet" (He et al. 2015 normal init, fan_out, on convs) is what every string had before.
     init: str = "resnet"
 

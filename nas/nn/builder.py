@@ -94,14 +94,17 @@ def build(arch: Arch | str, input_shape=(3, 224, 224), num_classes: int = 1000) 
     torch.Size([2, 10])
     """
     arch = parse(arch)
+    return _build(arch, infer_shapes(arch, input_shape), num_classes)
+
+
+def _build(arch: Arch, infos: list[LayerInfo], num_classes: int) -> Network:
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ArchError(f"num_classes must be a positive whole number, got {num_classes!r}")
-    infos = infer_shapes(arch, input_shape)
     try:
         model = Network(arch, infos, num_classes)
     except ValueError as e:  # a block's own check; the shape rules should have caught it
         raise ArchError(str(e)) from None
-    # The architecture's init= scheme, as its torchvision family's __init__ does (nas/norms.py).
+    # The architecture's init= scheme, as its torchvision family's __init__ does (nas/nn/init.py).
     init_weights(model, arch.settings.init)
     return model
 
@@ -165,9 +168,9 @@ def count_macs(model: nn.Module, input_shape) -> dict[nn.Module, int]:
 def summarize(arch: Arch | str, input_shape=(3, 224, 224), num_classes: int = 1000) -> Summary:
     """Per-layer output shape, parameters and MACs, and the totals (head included)."""
     arch = parse(arch)
-    with torch.device("meta"):
-        model = build(arch, input_shape, num_classes)
     infos = infer_shapes(arch, input_shape)
+    with torch.device("meta"):  # nothing allocated or computed: shapes and counts only
+        model = _build(arch, infos, num_classes)
     macs = count_macs(model, tuple(input_shape))
 
     def tally(module):

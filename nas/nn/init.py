@@ -82,7 +82,7 @@ def _init_he_fan_in(m: nn.Module) -> None:
     # train from scratch with it (Figs. 2-3). It does not model max pooling or dropout, which
     # raise the signal: VGG-11's first-epoch loss on digits is ~5 (the "vgg" preset warms up).
     # torchvision's families use it only for DenseNet's convs; the baselines use it for VGG
-    # on small inputs (nas/baselines.py ``_vgg_init`` says why).
+    # on small inputs (nas/baselines/families.py ``_vgg_init`` says why).
     if isinstance(m, (nn.Conv2d, nn.Linear)):
         nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
         if m.bias is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 # Registration order is the order of names(): reinforce, random, evolution.
 from . import reinforce, random_search, evolution  # noqa: F401,I001
-from .base import STRATEGIES, Proposal, Strategy, get, names
-from .synthetic import SyntheticSpace
+from .base import STRATEGIES, Proposal, Strategy, check_options, get, names
 
-__all__ = ["Proposal", "STRATEGIES", "Strategy", "SyntheticSpace", "get", "names"]
+__all__ = ["Proposal", "STRATEGIES", "Strategy", "check_options", "get", "names"]

@@ -5,22 +5,11 @@ the caller trains them and tells back a reward. Proposals may be asked several a
 time and told in any order, as with asynchronous workers (Real et al. 2019, Sec. 3;
 Ray Tune's ``Searcher.suggest`` / ``on_trial_complete``), and an evaluation may fail.
 
-Everything a strategy needs to continue exactly is in ``state_dict()``, built from
-plain Python types and tensors only, so that ``torch.load(path, weights_only=True)``
-reads it back without unpickling any class of ours. All randomness comes from one
-``torch.Generator`` owned by the strategy, whose state is a ``ByteTensor``.
+Everything a strategy needs to continue exactly is in ``state_dict()``: plain types and
+tensors only (``torch.load(path, weights_only=True)``), all randomness from one generator.
 
-Example::
-
-    import nas.strategies
-    from nas.strategies.synthetic import SyntheticSpace
-
-    space = SyntheticSpace(n_decisions=6, n_options=4, seed=0)
     strategy = nas.strategies.get("evolution", space, seed=1, population_size=20)
-    for _ in range(100):
-        p = strategy.ask()
-        strategy.tell(p.id, space.reward(p.choices))
-    print(strategy.best())
+    p = strategy.ask(); strategy.tell(p.id, reward)
 """
 from __future__ import annotations
 
@@ -33,8 +22,9 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 
+from ..config import from_dict
 from ..errors import ConfigError, NasError, SpaceError
-from ..registry import Registry, suggest
+from ..registry import Registry
 from ..space import Space
 
 STRATEGIES: Registry[type["Strategy"]] = Registry("strategy", ConfigError)
@@ -64,41 +54,6 @@ class NoOptions:
     """Options of a strategy that takes none."""
 
 
-def parse_options(cls: type, given: Mapping[str, Any], owner: str):
-    """Build the frozen options dataclass ``cls`` from keyword overrides.
-
-    Unknown keys are a ``ConfigError`` that names the key; each value is type-checked
-    against the field's default (STYLE.md pattern 12). An ``int`` is accepted where
-    the default is a ``float``; ``bool`` is never taken for a number.
-    """
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    values = {}
-    for key, value in given.items():
-        if key not in fields:
-            hint = suggest(key, fields) if fields else "; it takes no options"
-            raise ConfigError(f"unknown option {key!r} for strategy {owner!r}{hint}")
-        values[key] = _coerce(owner, key, value, fields[key].default)
-    return cls(**values)
-
-
-def _coerce(owner: str, key: str, value: Any, default: Any) -> Any:
-    want = type(default)
-    if want is bool:
-        ok = isinstance(value, bool)
-    elif want is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif want is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    else:
-        ok = isinstance(value, want)
-    if not ok:
-        raise ConfigError(
-            f"option {key!r} of strategy {owner!r} must be {want.__name__}, got {value!r}"
-        )
-    return value
-
-
 def space_signature(space: Space) -> list[list]:
     """``[[name, kind, n_options], ...]``: what a saved state must agree with."""
     return [[d.name, d.kind, len(d.options)] for d in space.decisions]
@@ -120,7 +75,7 @@ class Strategy:
             raise ConfigError(f"seed must be an int, got {seed!r}")
         self.space = space
         self.seed = seed
-        self.options = parse_options(self.Options, options, self.name)
+        self.options = from_dict(self.Options, options, owner=f"strategy {self.name!r}")
         self._signature = space_signature(space)
         if not self._signature:
             raise SpaceError("the space has no decisions to search over")
@@ -293,6 +248,12 @@ def _proposal_to_plain(p: Proposal) -> dict:
 
 def _proposal_from_plain(d: Mapping) -> Proposal:
     return Proposal(int(d["id"]), str(d["arch"]), tuple(int(c) for c in d["choices"]))
+
+
+def check_options(name: str, options: Mapping[str, Any]) -> Any:
+    """The options of strategy ``name``, checked (a ConfigError naming the key), without
+    building the strategy: what a search validates before it creates anything."""
+    return from_dict(STRATEGIES.get(name).Options, options, owner=f"strategy {name!r}")
 
 
 def get(name: str, space: Space, seed: int = 0, **options: Any) -> Strategy:

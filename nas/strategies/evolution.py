@@ -1,31 +1,7 @@
-"""Regularized (aging) evolution: Real, Aggarwal, Huang & Le 2019, "Regularized Evolution
-for Image Classifier Architecture Search" (AAAI), Algorithm 1.
-
-- The first ``population_size`` (P) successful evaluations are uniform random valid
-  architectures (Algorithm 1, "initialize population").
-- After that each proposal is a child: draw ``sample_size`` (S) members of the
-  population uniformly *with replacement*, take the one with the highest reward
-  (the earliest drawn on ties) and mutate one of its decisions to a different option.
-- When a child is told, it joins the population and the *oldest* member (the earliest
-  to join) leaves: aging, the "regularization" of the title, rather than removing the
-  worst as in plain tournament selection.
-
-Asynchrony: as in the paper's distributed setup, a child is bred from the population
-as it is when asked, and joins it when its reward arrives; ``age`` is the order of
-arrival. Failed proposals never join the population (and do not count towards the
-initial P), so a child of a diverged network cannot be bred from.
-
-Defaults: the paper's main runs use P=100, S=25 over ~20k models. For the budgets of a
-few hundred evaluations this package targets we keep the ratio S/P = 1/4 and scale P
-down to 20 (S=5): with P=100, 100 of 300 evaluations would be spent on random
-initialization. ``population_size`` and ``sample_size`` are options.
-
-Mutation: one decision chosen uniformly, set to a uniformly chosen *other* option (the
-"op mutation" of the paper, restricted to a flat choice vector; the paper's identity
-mutation is left out, since re-evaluating the same architecture wastes budget here).
-Invalid mutants are skipped: the candidate (decision, option) pairs are visited in a
-random order and the first valid one is taken; when the winner has no valid neighbour
-at all, the child is a uniform random valid architecture instead.
+"""Regularized (aging) evolution: Real, Aggarwal, Huang & Le 2019, "Regularized Evolution for
+Image Classifier Architecture Search" (AAAI), Algorithm 1: tournament selection from the
+population, a one-decision mutation, and the oldest member leaving as each child joins.
+Asynchrony, failures, mutation and the scaled-down defaults: docs/strategies.md.
 """
 from __future__ import annotations
 

@@ -1,71 +1,17 @@
 """REINFORCE over an LSTM controller: Zoph & Le 2017 ("Neural Architecture Search with
-Reinforcement Learning", Sec. 3.2) with the controller details of ENAS (Pham et al.
-2018, Secs. 2.1 and 3.2). The controller is ``nas.strategies.controller.Controller``.
-
-Policy updates
---------------
-Completed proposals are collected in the order they are told; every ``batch_size`` of
-them make one Adam step on ``reinforce_loss``. How many proposals are in flight does
-not matter. At update time the log-probs of the batch's stored choices are recomputed
-under the *current* controller (teacher forcing), so rewards that arrive out of order
-still update the right architectures. A proposal sampled before the previous update is
-then slightly off-policy; asynchronous NAS (Zoph & Le 2017, Sec. 3.3, many replicas
-sharing a controller) accepts the same staleness, and so do we.
-
-Baseline: an exponential moving average of rewards (Zoph & Le 2017, Sec. 3.2). A batch
-is scored against the baseline *before* its own rewards are folded in; then its
-rewards update it one by one, in completion order, ``b <- d*b + (1-d)*r`` (as ENAS's
-``bl_dec`` update, once per reward). The very first batch has no baseline yet and
-uses its own mean reward, so the first step is centred rather than pushing every
-sampled architecture up (ENAS starts at 0, which with rewards in [0, 1] does that).
-
-Invalid architectures are never handed out: samples are redrawn until
-``space.is_valid``. Strictly the policy is then conditioned on validity and the
-gradient ignores that; the effect vanishes as the policy leaves invalid regions.
-
-Failures (``tell(..., failed=True)``): option ``failure``:
-  - ``"reward"`` (default): the given reward is used like any other; the caller sets it
-    to a defined failure reward (e.g. 0), which discourages diverging architectures.
-  - ``"skip"``: the proposal is dropped from the policy batch (it stays in history).
-
-Defaults and their sources
---------------------------
-``hidden_size=100``        ENAS Sec. 2.1 (Zoph & Le 2017 used 2 x 35, NASNet 100).
-``temperature=5.0``        ENAS Sec. 3.2 (Bello et al. 2017).
-``tanh_constant=2.5``      ENAS Sec. 3.2.
-``entropy_weight=0.03``    ENAS uses 1e-4 (Sec. 3.2, ``controller_entropy_weight``), added
-                           to the reward, over ~10^5 samples. We add the entropy to the
-                           loss as an entropy bonus (Williams & Peng 1991; Mnih et al.
-                           2016), a direct gradient towards higher entropy, and need it
-                           much stronger: decisions of one kind share a softmax head, so
-                           early updates generalize across steps and the policy
-                           collapses on a wrong option before each decision is resolved.
-                           On ``SyntheticSpace(6, 4)`` (4096 archs) at 400 evaluations,
-                           seeds 0-9, other defaults as here: 1e-4 found the optimum in
-                           2/10 runs, 1e-2 in 5/10, 3e-2 in 10/10, 1e-1 in 6/10 (too
-                           flat to converge).
-``baseline_decay=0.95``    Zoph & Le 2017 use an EMA without stating the decay; ENAS code
-                           uses 0.99 per controller step over ~10^5 samples. With budgets
-                           of hundreds, 0.95 (a ~20-reward memory) tracks the improving
-                           policy; 0.99 would lag it by ~100 rewards.
-``lr=0.02``                ENAS 3.5e-4 (Sec. 3.2), Zoph & Le 6e-4 (Sec. 4.1), both for
-                           ~10^4-10^5 controller steps. With batch 5 and a few hundred
-                           evaluations we get ~50-100 steps, so the step must be far
-                           larger; on the calibration above (entropy 3e-2) lr 1e-2 found
-                           the optimum in 18/20 runs (seeds 0-19), 2e-2 in 19/20.
-``batch_size=5``           Zoph & Le 2017 (Eq. 2) average over m sampled architectures
-                           per update; ENAS aggregates 20 (``controller_num_aggregate``).
-                           5 gives enough updates at small budgets (calibration above:
-                           batch 5 10/10, batch 10 9/10).
+Reinforcement Learning", Sec. 3.2) with the controller details of ENAS (Pham et al. 2018,
+Secs. 2.1 and 3.2). Told proposals are batched into Adam steps on :func:`reinforce_loss`
+against an exponential-moving-average baseline. Policy updates, the baseline, failures and
+where each default comes from (with its calibration): docs/strategies.md.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
 import torch
 
+from .._util import torch_threads
 from ..errors import ConfigError, NasError
 from .base import STRATEGIES, Proposal, Strategy
 from .controller import Controller
@@ -97,22 +43,6 @@ def reinforce_loss(
     """
     advantage = (rewards - baseline).detach()
     return -(advantage * log_probs).mean() - entropy_weight * entropies.mean()
-
-
-@contextlib.contextmanager
-def one_thread():
-    """The controller's tensors are tiny: extra intra-op threads only spin. On a busy
-    2-core machine one update took 1045 ms with 2 threads and 10.7 ms with 1
-    (BENCHMARKS.md, machinery); on a quiet one they are equal."""
-    before = torch.get_num_threads()
-    if before == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -181,7 +111,7 @@ class Reinforce(Strategy):
 
     def _propose(self) -> tuple[int, ...]:
         def draw() -> tuple[int, ...]:
-            with torch.no_grad(), one_thread():
+            with torch.no_grad(), torch_threads(1):
                 decisions, _, _ = self.controller.sample(1, generator=self._rng)
             return tuple(decisions[0].tolist())
 
@@ -199,7 +129,7 @@ class Reinforce(Strategy):
             return
         self._batch.append({"id": proposal.id, "choices": proposal.choices, "reward": reward})
         if len(self._batch) >= self.options.batch_size:
-            with one_thread():
+            with torch_threads(1):
                 self._update()
 
     def _update(self) -> None:

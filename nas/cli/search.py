@@ -1,0 +1,183 @@
+"""``nas search``: the main job. Flags override the ``--config`` YAML, which overrides the defaults."""
+from __future__ import annotations
+
+import sys
+import time
+
+from ..errors import ConfigError
+from ..tune import SearchConfig, load_yaml_config
+from ._util import human, table
+
+# flag -> (SearchConfig field, type, help); every flag can also be set in the YAML config.
+# The help gets the field's default from SearchConfig, so the two cannot drift apart.
+FLAGS = {
+    "--name": ("name", str, "run folder name under --runs-dir (default: <space>-<strategy>, numbered -2, -3... "
+                            "when taken)"),
+    "--runs-dir": ("runs_dir", str, "folder that holds the run folders"),
+    "--trials": ("trials", int, "architectures to evaluate in the whole run (resumes included)"),
+    "--concurrency": ("concurrency", int, "trials trained at the same time"),
+    "--strategy": ("strategy", str, "search strategy"),
+    "--dataset": ("dataset", str, "dataset (default: the space file's `dataset`)"),
+    "--data-dir": ("data_dir", str, "folder with the dataset files in torchvision's layout "
+                                    "(default: $NAS_DATA_DIR, else ./data)"),
+    "--val-fraction": ("val_fraction", float, "share of the training set held out as the validation split "
+                                              "that scores the trials"),
+    "--epochs": ("epochs", int, "training epochs per trial"),
+    "--cpus-per-trial": ("cpus_per_trial", float, "CPUs Ray reserves for each trial"),
+    "--gpus-per-trial": ("gpus_per_trial", float, "GPUs per trial; a fraction packs several trials on one GPU"),
+    "--address": ("address", str, "an existing Ray cluster to join: HOST:PORT or 'auto' "
+                                  "(default: start a private local Ray)"),
+    "--seed": ("seed", int, "seed of the strategy, the validation split and the trials' training"),
+}
+
+
+def _help(field: str, text: str, choices=None) -> str:
+    """Help text with the default (unless the text gives its own) and the choices."""
+    head, own, default = text.partition(" (default:")
+    if choices:
+        head += f"; one of: {', '.join(choices)}"
+    return head + (own + default if own else f" (default: {getattr(SearchConfig(), field)})")
+
+
+def add_parser(sub):
+    from .. import strategies
+    from ..train import data
+
+    choices = {"strategy": strategies.names(), "dataset": data.names()}
+    p = sub.add_parser("search", help="run a search with Ray Tune (default: 40 trials on digits)",
+                       description="Train sampled architectures in parallel and learn from their validation accuracy. "
+                                   "Settings: defaults < the space file < --config FILE < flags.")
+    p.add_argument("space", nargs="?", default=None, metavar="SPACE",
+                   help=_help("space", "search-space YAML file or shipped space", _shipped_spaces()))
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="YAML file with any of these settings and more (strategy_options, train, reward, "
+                        "asha_grace, ...); flags win (default: none)")
+    for flag, (field, _, text) in FLAGS.items():
+        p.add_argument(flag, dest=field, default=None, metavar=field.upper(),
+                       help=_help(field, text, choices.get(field)))
+    p.add_argument("--asha", action="store_const", const=True, default=None,
+                   help="stop weak trials early with ASHA (Li et al. 2020); they are scored on the epochs "
+                        "they ran (default: off)")
+    p.add_argument("--no-reuse", dest="reuse", action="store_const", const=False, default=None,
+                   help="train an architecture again even if this run evaluated it already "
+                        "(default: reuse its recorded result)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a stopped run: the one named by --name, else the latest of this space and "
+                        "strategy (default: off, start a new run)")
+    p.set_defaults(func=run)
+
+
+def _shipped_spaces() -> list[str]:
+    from ..space import shipped
+
+    return list(shipped())
+
+
+def _convert(flag: str, value: str, kind):
+    if kind is str:
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{flag} must be {what}, got {value!r}") from None
+
+
+def config_from_args(args) -> SearchConfig:
+    data = load_yaml_config(args.config) if args.config else {}
+    cfg = SearchConfig.from_dict(data, where=args.config or "config")
+    flags = {}
+    if args.space is not None:
+        flags["space"] = args.space
+    for flag, (field, kind, _) in FLAGS.items():
+        v = getattr(args, field)
+        if v is not None:
+            flags[field] = _convert(flag, v, kind)
+    for field in ("asha", "reuse"):
+        if getattr(args, field) is not None:
+            flags[field] = getattr(args, field)
+    return cfg.updated(flags, where="flags")
+
+
+def run(args) -> int:
+    from ..tune import resume_command, run_search
+
+    cfg = config_from_args(args)
+    driver = run_search(cfg, resume=args.resume, events=ConsoleEvents())
+    print_summary(driver)
+    if not driver.finished():
+        print(f"\nstopped after {driver.done} of {driver.config.trials} trials; continue with:\n"
+              f"  {resume_command(driver.config)}", file=sys.stderr)
+        return 130
+    return 0
+
+
+class ConsoleEvents:
+    """What ``nas search`` shows: a header, one line per recorded trial (done/total, running,
+    best so far, elapsed, ETA) instead of Ray's wall of logs, and warnings on stderr."""
+
+    def __init__(self, out=None):
+        self.out = out if out is not None else sys.stdout
+        self.start = time.time()
+
+    def started(self, driver) -> None:
+        config, space = driver.config, driver.space
+        if driver.finished():
+            print(f"run {config.name!r} already has all {config.trials} trials", file=self.out)
+            return
+        resumed = f", resuming at trial {driver.done + 1}" if driver.attempt > 1 else ""
+        print(f"search {config.name}: {config.trials} trials of {config.strategy} over {space.name} "
+              f"(size {space.size:.3g}) on {config.dataset}, {config.concurrency} at a time{resumed}\n"
+              f"run folder: {driver.store.root}", file=self.out, flush=True)
+        self.start = time.time()
+
+    def recorded(self, driver, r: dict) -> None:
+        print(progress_line(driver, r, time.time() - self.start), file=self.out, flush=True)
+
+    def warning(self, message: str) -> None:
+        print(f"nas: warning: {message}", file=sys.stderr, flush=True)
+
+
+def progress_line(driver, r: dict, elapsed: float) -> str:
+    """One trial's line, plus its failure reason and training warnings on lines of their own."""
+    done, total = driver.done, driver.config.trials
+    here = done - driver.first_done
+    eta = elapsed / here * (total - done) if here else float("nan")
+    best = driver.best()
+    status = "ok" if r["status"] == "ok" else "FAILED"
+    if r["reused"]:
+        status = "reused"
+    elif r["stopped_early"]:
+        status = "stopped"
+    acc = f"{r['val_acc']:.3f}" if r["val_acc"] is not None else "  -  "
+    line = (f"[{done:>{len(str(total))}}/{total}] {status:<7} reward {r['reward']:.3f} val {acc} "
+            f"{human(r['params'] or 0):>7} params {human(r['macs'] or 0):>7} MACs {r['seconds'] or 0:6.1f}s | "
+            f"running {len(driver.live)} best {best['reward'] if best else 0:.3f} "
+            f"elapsed {_clock(elapsed)} ETA {_clock(eta)} | {r['arch']}")
+    if r["status"] != "ok":
+        line += f"\n      reason: {r['reason']}"
+    for warning in r.get("warnings") or ():
+        line += f"\n      warning: {warning}"
+    return line
+
+
+def _clock(seconds: float) -> str:
+    if seconds != seconds:
+        return "--:--"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def print_summary(driver) -> None:
+    ok = sorted((r for r in driver.records if r["status"] == "ok"), key=lambda r: -r["reward"])
+    failed = sum(r["status"] != "ok" for r in driver.records)
+    print(f"\n{driver.done} trials ({failed} failed, {sum(bool(r['reused']) for r in driver.records)} reused) "
+          f"in {driver.store.root}")
+    if not ok:
+        print("no trial finished successfully")
+        return
+    rows = [[str(r["trial"]), f"{r['reward']:.4f}", f"{r['val_acc']:.4f}", human(r["params"]), human(r["macs"]),
+             r["arch"]] for r in ok[:5]]
+    print(table(rows, ["trial", "reward", "val_acc", "params", "MACs", "architecture"], right={0, 1, 2, 3, 4}))
+    print(f"\nbest: {driver.best()['arch']}\n      ({driver.store.best_path})")  # what best.json holds

@@ -1,1 +1,0 @@
-"""Subcommands of the ``nas`` CLI; see :mod:`nas.cli`."""

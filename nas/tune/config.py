@@ -1,0 +1,98 @@
+"""The search run's configuration: one frozen dataclass, loaded from YAML and/or flags.
+
+Precedence, lowest to highest: the defaults below, the search space's own ``dataset``, the
+``--config`` YAML file, then the command-line flags. Unknown keys and wrongly typed values
+are errors naming the key (:func:`nas.config.from_dict`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from ..config import from_dict
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    space: str = "digits"  # a file or the name of a shipped space in search_spaces/
+    name: str | None = None  # run folder name; default: "<space>-<strategy>", numbered if taken
+    runs_dir: str = "runs"
+    trials: int = 40  # total trials of the run (resumes included)
+    concurrency: int = 2  # trials at a time
+    strategy: str = "reinforce"
+    strategy_options: dict = field(default_factory=dict)
+    dataset: str | None = None  # default: the space's dataset
+    data_dir: str | None = None
+    val_fraction: float = 0.2
+    epochs: int = 10
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    address: str | None = None  # an existing Ray cluster ("auto" or "host:port"); default: start one locally
+    seed: int = 0
+    train: dict = field(default_factory=dict)  # TrainConfig overrides (nas.train)
+    reward: dict = field(default_factory=dict)  # RewardConfig (nas.tune.reward)
+    asha: bool = False  # ASHA early stopping (Li et al. 2020)
+    asha_grace: int = 2  # epochs every trial gets before ASHA may stop it
+    asha_reduction: int = 3  # ASHA's reduction factor eta
+    reuse: bool = True  # an architecture already evaluated in this run is not trained again
+    max_failures: int = 1  # Ray retries of a trial whose worker died
+    reuse_actors: bool = True  # keep trial actors alive between trials (cuts per-trial start-up)
+
+    @classmethod
+    def fields(cls) -> dict[str, Any]:
+        return get_type_hints(cls)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "config") -> "SearchConfig":
+        return cls().updated(data, where=where)
+
+    def updated(self, data: dict[str, Any], *, where: str = "config") -> "SearchConfig":
+        """A copy with ``data`` applied; every key and value type-checked against the fields."""
+        cfg = from_dict(SearchConfig, data, base=self, owner=where)
+        cfg.validate(where)
+        return cfg
+
+    def validate(self, where: str = "config") -> None:
+        def need(ok: bool, msg: str):
+            if not ok:
+                raise ConfigError(f"{where}: {msg}")
+
+        need(self.trials >= 1, f"trials must be at least 1, got {self.trials}")
+        need(self.concurrency >= 1, f"concurrency must be at least 1, got {self.concurrency}")
+        need(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
+        need(0 < self.cpus_per_trial <= 1024, f"cpus_per_trial must be above 0, got {self.cpus_per_trial}")
+        need(0 <= self.gpus_per_trial <= 64, f"gpus_per_trial must be 0 or more, got {self.gpus_per_trial}")
+        need(0 < self.val_fraction < 1, f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        need(self.asha_grace >= 1 and self.asha_reduction >= 2, "asha_grace must be >= 1 and asha_reduction >= 2")
+        need(self.max_failures >= 0, "max_failures must be 0 or more")
+        need(self.seed >= 0, f"seed must be 0 or more, got {self.seed}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_yaml_config(path: str | Path) -> dict[str, Any]:
+    """A ``--config`` file: a YAML mapping of SearchConfig settings (``yaml.safe_load`` only)."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such config file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read the config file ({e.__class__.__name__})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{p}: invalid YAML{at}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping of settings at the top level")
+    return data

@@ -1,0 +1,400 @@
+"""The search driver: it runs (or resumes) a search in a run folder with Ray Tune.
+
+:class:`SearchDriver` owns the strategy, the budget and the run folder; it decides what runs
+next and records what finished, durable state first (no Ray needed: unit-tested).
+:func:`run_search` resolves a configuration into a run folder, starts or joins Ray and runs
+Tune with :class:`~nas.tune.searcher.StrategySearcher` over the driver. What the search
+wants shown (start, each recorded trial, warnings) goes to its :class:`SearchEvents`.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shlex
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import strategies
+from .._util import torch_threads
+from ..errors import ConfigError, NasError, RunFolderError
+from ..space import SearchSpace
+from ..strategies import Proposal
+from ..train import TrainConfig, data
+from .cluster import check_resources, start_ray
+from .config import SearchConfig
+from .reward import RewardConfig, compute_reward, window_max
+from .runstore import RunStore, check_name
+from .tensorboard import ControllerLogger
+from .trial import run_trial
+
+METRIC = "val_acc"  # what ASHA compares between trials at equal epochs
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class SearchEvents:
+    """What a search tells its caller; override to show it. By default: nothing, and warnings
+    through Python's ``warnings`` module (the CLI prints all three)."""
+
+    def started(self, driver: "SearchDriver") -> None:
+        """The search is about to run (``driver.finished()`` when it has nothing left to do)."""
+
+    def recorded(self, driver: "SearchDriver", record: dict[str, Any]) -> None:
+        """A trial was recorded (trials.jsonl, best.json and the strategy state are written)."""
+
+    def warning(self, message: str) -> None:
+        warnings.warn(message, stacklevel=2)
+
+
+class SearchDriver:
+    """The state of one search: strategy, budget, records, live trials; no Ray here.
+
+    ``next_config(trial_id)`` returns the next trial's config, ``None`` to wait, or
+    ``"FINISHED"``; ``complete(trial_id, result, error)`` scores and records a trial.
+    """
+
+    def __init__(self, config: SearchConfig, space: SearchSpace, store: RunStore, *, attempt: int = 1,
+                 events: SearchEvents | None = None):
+        self.config = config
+        self.space = space
+        self.store = store
+        self.attempt = attempt
+        self.events = events if events is not None else SearchEvents()
+        self.reward_config = RewardConfig.from_dict(config.reward)
+        self.train_config = TrainConfig.from_dict({"epochs": config.epochs, **config.train})
+        self.strategy = strategies.get(config.strategy, space, seed=config.seed, **config.strategy_options)
+        self.records: list[dict[str, Any]] = store.read_trials()
+        self.by_proposal = {r["proposal"]: r for r in self.records}
+        self.by_arch: dict[str, dict[str, Any]] = {}
+        for r in self.records:
+            self._remember(r)
+        self.live: dict[str, Proposal] = {}
+        self.requeue: list[Proposal] = []
+        self.first_done = len(self.records)  # for the ETA: trials finished in this attempt
+        state = store.load_state()
+        if state is not None:
+            self.strategy.load_state_dict(state)
+        # The controller's scalars go to runs/NAME/tensorboard/, beside Ray's trial logs.
+        self.controller_log = ControllerLogger(store.root, decision_names=[d.name for d in space.decisions],
+                                               start_after=len(getattr(self.strategy, "updates", [])))
+        self.broken: set[str] = set()  # side outputs that failed once and are off for this attempt
+        self.best_written: int | None = None
+        self._write_best()  # a kill between a record and best.json left it behind: catch up
+        self._reconcile()
+
+    # -- resume ------------------------------------------------------------------------
+    def _reconcile(self) -> None:
+        """Make the restored strategy agree with trials.jsonl (the source of truth)."""
+        for p in self.strategy.pending:
+            rec = self.by_proposal.get(p.id)
+            if rec is not None:  # finished and recorded, but the kill came before the state was saved
+                self.strategy.tell(p.id, rec["reward"], failed=rec["status"] != "ok")
+            else:  # asked and never finished: run it again, first
+                self.requeue.append(p)
+        # Records the restored strategy has never seen at all are re-asked in order by
+        # ``_ask`` (the strategy is deterministic from its saved state) and told from the file.
+
+    # -- budget --------------------------------------------------------------------------
+    @property
+    def done(self) -> int:
+        return len(self.records)
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.config.trials - self.done - len(self.live))
+
+    def finished(self) -> bool:
+        return self.done >= self.config.trials
+
+    # -- choosing the next trial -----------------------------------------------------------
+    def _ask(self) -> Proposal | None:
+        """The next proposal to train, telling the strategy directly where no training is needed."""
+        for _ in range(10_000):
+            if self.requeue:
+                return self.requeue.pop(0)
+            if self.remaining <= 0:
+                return None
+            p = self.strategy.ask()
+            rec = self.by_proposal.get(p.id)
+            if rec is not None:  # re-asked after a resume: already recorded
+                self.strategy.tell(p.id, rec["reward"], failed=rec["status"] != "ok")
+                continue
+            cached = self.by_arch.get(p.arch) if self.config.reuse else None
+            if cached is not None:  # evaluated earlier in this run: reuse, don't train again
+                self._record(p, dict(cached, seconds=0.0), reused_from=cached["trial"])
+                continue
+            return p
+        raise NasError("the strategy keeps proposing architectures this run has already evaluated")
+
+    def next_config(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.remaining <= 0 and not self.requeue:
+            return "FINISHED" if not self.live else None
+        p = self._ask()
+        if p is None:
+            return "FINISHED" if not self.live else None
+        self.live[trial_id] = p
+        seed = self.train_config.seed + self.config.seed * 100_003 + p.id
+        train = dict(self.train_config.to_dict(), seed=seed, threads=max(1, int(self.config.cpus_per_trial)))
+        return {"arch": p.arch, "proposal": p.id, "train": train, "report_every_epoch": self.config.asha}
+
+    # -- recording -----------------------------------------------------------------------
+    def complete(self, trial_id: str, result: dict[str, Any] | None, error: bool = False) -> dict[str, Any] | None:
+        p = self.live.pop(trial_id, None)
+        if p is None:
+            return None
+        result = dict(result or {})
+        if error:
+            reason = "the trial raised or its worker died (see Ray's logs under the run's ray/ folder)"
+            result.update(status="failed", reason=reason)
+        failed = result.get("status") != "ok"
+        val_accs = [float(v) for v in result.get("val_accs") or []]
+        stopped = (not failed) and len(val_accs) < self.train_config.epochs
+        reward = compute_reward(self.reward_config, val_accs, int(result.get("params") or 0),
+                                int(result.get("macs") or 0), failed)
+        rec = {
+            "reward": reward,
+            "val_acc": window_max(val_accs, self.reward_config.window) if val_accs else None,
+            "val_accs": val_accs,
+            "params": result.get("params"),
+            "macs": result.get("macs"),
+            "status": "failed" if failed else "ok",
+            "reason": result.get("reason") if failed else None,
+            "seconds": result.get("seconds"),
+            "epochs": len(val_accs),
+            "stopped_early": stopped,
+            "ray_trial_id": trial_id,
+            "started_at": result.get("started_at"),
+            "device": result.get("device"),
+            "gpu_ids": result.get("gpu_ids", []),
+            "warnings": list(result.get("warnings") or []),
+        }
+        return self._record(p, rec)
+
+    def _record(self, p: Proposal, rec: dict[str, Any], reused_from: int | None = None) -> dict[str, Any]:
+        record = {
+            "trial": self.done + 1,
+            "proposal": p.id,
+            "arch": p.arch,
+            "reward": rec["reward"],
+            "val_acc": rec["val_acc"],
+            "params": rec["params"],
+            "macs": rec["macs"],
+            "status": rec["status"],
+            "reason": rec.get("reason"),
+            "seconds": rec["seconds"],
+            "epochs": rec.get("epochs"),
+            "val_accs": rec.get("val_accs", []),
+            "stopped_early": bool(rec.get("stopped_early")),
+            "reused": reused_from,
+            "attempt": self.attempt,
+            "ray_trial_id": rec.get("ray_trial_id") if reused_from is None else None,
+            "device": rec.get("device") if reused_from is None else None,
+            "gpu_ids": rec.get("gpu_ids", []) if reused_from is None else [],
+            "started_at": rec.get("started_at") if reused_from is None else None,
+            "finished_at": _now(),
+            "warnings": rec.get("warnings", []) if reused_from is None else [],
+        }
+        # Durable state first, in this order: the trial record (the source of truth), best.json,
+        # the strategy's state. A failure here propagates and stops the search (see
+        # StrategySearcher); resume repairs whatever came after the record.
+        self.store.append_trial(record)
+        self.records.append(record)
+        self.by_proposal[p.id] = record
+        self._remember(record)
+        self._write_best()
+        # ASHA's early stop is a verdict of this search, not a failure: the strategy gets the
+        # reward of the epochs the trial ran (lower, as its accuracy had not caught up).
+        self.strategy.tell(p.id, record["reward"], failed=record["status"] != "ok")
+        self.store.save_state(self.strategy.state_dict())
+        # Side outputs only then: each failure is one warning, and the search goes on.
+        self.side("TensorBoard logging", self.controller_log.log_new, getattr(self.strategy, "updates", []))
+        self.side("progress output", self.events.recorded, self, record)
+        return record
+
+    def _write_best(self) -> None:
+        """best.json names the best ok trial of trials.jsonl; rewritten only when that changes."""
+        best = self.best()
+        if best is not None and (self.best_written is None or best["trial"] != self.best_written):
+            self.store.write_best(best)
+            self.best_written = best["trial"]
+
+    def side(self, what: str, fn, *args) -> None:
+        """Run an optional side output; the first failure disables it with one warning line."""
+        if what in self.broken:
+            return
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001  (any failure of a side output is survivable)
+            self.broken.add(what)
+            msg = str(e).splitlines()[0] if str(e) else ""
+            self.events.warning(f"{what} failed ({type(e).__name__}{': ' + msg if msg else ''}); "
+                                "the search goes on without it")
+
+    def _remember(self, record: dict[str, Any]) -> None:
+        """An architecture counts as evaluated (for reuse) once it trained to the end."""
+        if record["status"] == "ok" and not record.get("stopped_early"):
+            self.by_arch.setdefault(record["arch"], record)
+
+    def best(self) -> dict[str, Any] | None:
+        ok = [r for r in self.records if r["status"] == "ok"]
+        return max(ok, key=lambda r: (r["reward"], -r["trial"])) if ok else None
+
+
+# ---------------------------------------------------------------------------------------
+# Resolving a run: everything is validated before the run folder is created.
+# ---------------------------------------------------------------------------------------
+
+def resolve(config: SearchConfig, *, resume: bool) -> tuple[SearchConfig, SearchSpace, RunStore]:
+    """Check the whole configuration and pick the run folder; creates nothing on disk."""
+    space = SearchSpace.load(config.space)
+
+    dataset = config.dataset or space.dataset
+    if dataset is None:
+        raise ConfigError(f"space {space.name!r} names no dataset: give one with --dataset "
+                          f"(one of {', '.join(data.names())})")
+    if dataset not in data.names():
+        data.DATASETS.get(dataset)  # raises with a did-you-mean
+    config = replace(config, dataset=dataset)
+    strategies.check_options(config.strategy, config.strategy_options)
+    RewardConfig.from_dict(config.reward)
+    TrainConfig.from_dict({"epochs": config.epochs, **config.train})
+    runs_dir = Path(config.runs_dir).expanduser().resolve()
+    _check_writable(runs_dir)
+    if config.name is not None:
+        name = check_name(config.name)
+        store = RunStore(runs_dir / name)
+        if resume and not store.exists():
+            raise ConfigError(f"--resume: there is no run {name!r} in {runs_dir}")
+        if not resume and store.exists():
+            raise ConfigError(f"run {name!r} already exists in {runs_dir}: add --resume to continue it, "
+                              "or pick another --name")
+    else:
+        base = check_name(f"{space.name}-{config.strategy}")
+        taken = sorted((p for p in runs_dir.glob(f"{base}*") if _numbered(p.name, base) and (p / "config.yaml").exists()),
+                       key=lambda p: _numbered(p.name, base))
+        if resume:
+            if not taken:
+                raise ConfigError(f"--resume: no earlier run named {base}[-N] in {runs_dir}; give --name")
+            store = RunStore(taken[-1])
+        else:
+            n = _numbered(taken[-1].name, base) + 1 if taken else 1
+            store = RunStore(runs_dir / (base if n == 1 else f"{base}-{n}"))
+        name = store.root.name
+    config = replace(config, name=name)
+    if resume:
+        stored = store.read_config()
+        saved = SearchConfig.from_dict(stored["search"], where=str(store.config_path))
+        # On resume the run's saved settings win; only the budget may grow.
+        config = replace(saved, trials=max(saved.trials, config.trials), address=config.address)
+        space = SearchSpace.load(saved.space)
+        if space.hash != stored.get("space_hash"):
+            raise ConfigError(f"the search space file {space.path} changed since run {name!r} started; "
+                              "resume with the original file")
+    return config, space, store
+
+
+def _check_writable(folder: Path) -> None:
+    """The runs folder must be creatable and writable, checked without creating anything."""
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(f"cannot create the runs folder {folder}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write to {probe} (permission denied)")
+
+
+def _numbered(folder: str, base: str) -> int:
+    if folder == base:
+        return 1
+    rest = folder[len(base):]
+    return int(rest[1:]) if rest.startswith("-") and rest[1:].isdigit() else 0
+
+
+def run_search(config: SearchConfig, *, resume: bool = False, events: SearchEvents | None = None,
+               trainable: Callable = run_trial) -> SearchDriver:
+    """Run (or resume) a search to its full budget of trials; returns its finished driver.
+
+    Everything that can fail on bad input (config, space, dataset files, the Ray address)
+    is checked before the run folder is created. ``trainable(config, splits=...)`` trains
+    one trial (default :func:`~nas.tune.trial.run_trial`).
+    """
+    events = events if events is not None else SearchEvents()
+    config, space, store = resolve(config, resume=resume)
+    splits = data.load(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed)
+    started_ray = start_ray(config)
+    # The driver only runs the controller: its tiny ops are ~10x slower with several
+    # threads competing with the trials for the same cores.
+    with torch_threads(1):
+        try:
+            check_resources(config)
+            attempt = 1
+            if resume:
+                attempt = 1 + max((int(p.name.split("-")[-1]) for p in store.ray_dir.glob("attempt-*")
+                                   if p.name.split("-")[-1].isdigit()), default=0)
+            else:
+                store.write_config({"search": config.to_dict(), "space_file": str(space.path), "space_hash": space.hash,
+                                    "dataset": splits.meta, "created": _now()}, Path(space.path).read_bytes())
+            driver = SearchDriver(config, space, store, attempt=attempt, events=events)
+            events.started(driver)
+            if not driver.finished():
+                try:
+                    _tune(driver, splits, trainable)
+                finally:
+                    driver.side("TensorBoard logging", driver.controller_log.close)
+            return driver
+        finally:
+            if started_ray:
+                import ray
+
+                ray.shutdown()
+
+
+def _tune(driver: SearchDriver, splits, trainable: Callable) -> None:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from .searcher import StrategySearcher
+
+    config = driver.config
+    resources = tune.with_resources(
+        tune.with_parameters(trainable, splits=splits),  # the dataset goes into the object store once
+        {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial},
+    )
+    scheduler = None
+    if config.asha:
+        scheduler = ASHAScheduler(time_attr="epoch", max_t=config.epochs, grace_period=config.asha_grace,
+                                  reduction_factor=config.asha_reduction)
+    searcher = StrategySearcher(driver=driver, metric=METRIC, mode="max")
+    tuner = tune.Tuner(
+        resources,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, metric=METRIC, mode="max",
+            num_samples=-1, max_concurrent_trials=config.concurrency, reuse_actors=config.reuse_actors,
+        ),
+        run_config=tune.RunConfig(
+            name=f"attempt-{driver.attempt}", storage_path=str(driver.store.ray_dir), verbose=0,
+            stop=searcher.stopper(),
+            failure_config=tune.FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        ),
+    )
+    tuner.fit()
+    e = searcher.fatal
+    if isinstance(e, OSError):  # disk full, permissions, a vanished folder: one line, exit 1
+        where = f" {e.filename}" if e.filename else ""
+        raise RunFolderError(f"cannot write{where} ({e.strerror or e}); the search stopped after {driver.done} "
+                             f"recorded trials. Fix the cause, then continue with: {resume_command(driver.config)}") from e
+    if e is not None:  # a NasError is one line already; anything else is a bug and keeps its traceback
+        raise e
+
+
+def resume_command(config: SearchConfig) -> str:
+    """The command that continues this run, with every flag needed to find it again."""
+    runs_dir = Path(config.runs_dir)
+    where = "" if runs_dir == Path("runs") else f" --runs-dir {shlex.quote(str(runs_dir))}"
+    return f"nas search --name {config.name}{where} --resume"
