@@ -6,7 +6,6 @@ import itertools
 import json
 import random
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +16,6 @@ from nas.cli import main
 from nas.errors import ArchError, NasError, SpaceError
 from nas.space import BLOCKS, Decision, SearchSpace, inception_widths, shipped
 
-ROOT = Path(__file__).resolve().parents[2]
 
 MACRO = """
 input: [3, 8, 8]
@@ -339,10 +337,10 @@ def test_sample_gives_up_on_a_space_without_valid_architectures():
 # ---------------------------------------------------------------------------
 
 
-def test_load_by_name_and_by_path():
+def test_load_by_name_and_by_path(repo):
     by_name = SearchSpace.load("digits")
-    by_path = SearchSpace.load(ROOT / "search_spaces" / "digits.yaml")
-    assert by_name.path.resolve() == by_path.path.resolve() == (ROOT / "search_spaces" / "digits.yaml").resolve()
+    by_path = SearchSpace.load(repo / "search_spaces" / "digits.yaml")
+    assert by_name.path.resolve() == by_path.path.resolve() == (repo / "search_spaces" / "digits.yaml").resolve()
     assert by_name.hash == by_path.hash and len(by_name.hash) == 64
     assert SearchSpace.load("digits.yaml").path == by_name.path
     assert set(shipped()) >= {"digits", "cifar10", "zoph2017"}
@@ -453,8 +451,8 @@ def test_cli_json_with_a_huge_size(capsys):
     assert out["size"] == 2**181 and out["samples"] == []
 
 
-def test_cli_text(capsys):
-    assert main(["space", str(ROOT / "search_spaces" / "digits.yaml"), "--sample", "1"]) == 0
+def test_cli_text(capsys, repo):
+    assert main(["space", str(repo / "search_spaces" / "digits.yaml"), "--sample", "1"]) == 0
     out = capsys.readouterr().out
     assert "space digits" in out and "stage2.downsample" in out and "false true" in out
     assert f"size: {DIGITS.size:,} architectures" in out

@@ -25,7 +25,7 @@ import pytest
 
 from bench._ray_head import clean_env as _env, ray_head  # the benchmark's head helper: one way to start and stop
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[2]  # the checkout: the subprocesses import nas and bench from it
 
 # Runs start_ray(SearchConfig(address=argv[1])) and prints one JSON line: the error, or what
 # the connection gave (a remote task's result, this process's RAY_AUTH_MODE afterwards).

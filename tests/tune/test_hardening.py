@@ -15,14 +15,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import nas
 from nas.cli import main
 from nas.errors import ConfigError, SpaceError
 from nas.tune import SearchConfig, load_yaml_config
 from nas.tune import RunStore
-from nas.space import SearchSpace
+from nas.space import SearchSpace, shipped
 
-REPO = Path(__file__).resolve().parents[2]
-SPACES = sorted((REPO / "search_spaces").glob("*.yaml"))
+SPACES = sorted(shipped().values())
 
 
 # ------------------------------------------------------------------ SIGKILL at random points
@@ -36,7 +36,7 @@ def _count(path: Path) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def test_sigkill_at_random_points_then_resume(tmp_path):
+def test_sigkill_at_random_points_then_resume(tmp_path, repo):
     """Killed with SIGKILL three times at random moments (before the first trial ends,
     between trials, mid-write of the state); each time resumed. The final run has exactly
     the trials asked, none lost, none twice."""
@@ -46,7 +46,7 @@ def test_sigkill_at_random_points_then_resume(tmp_path):
     path = tmp_path / "k" / "trials.jsonl"
     for attempt in range(3):
         extra = ("--resume",) if attempt else ()
-        proc = subprocess.Popen(_search_cmd(tmp_path, trials, *extra), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(_search_cmd(tmp_path, trials, *extra), cwd=repo, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         start_count = _count(path)
         # random kill point: after 0..2 more recorded trials, plus a random delay
@@ -60,7 +60,7 @@ def test_sigkill_at_random_points_then_resume(tmp_path):
             kills += 1
         proc.wait()
     assert kills >= 2
-    res = subprocess.run(_search_cmd(tmp_path, trials, "--resume"), cwd=REPO, env=env, capture_output=True,
+    res = subprocess.run(_search_cmd(tmp_path, trials, "--resume"), cwd=repo, env=env, capture_output=True,
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
     recs = RunStore(tmp_path / "k").read_trials()
@@ -238,7 +238,7 @@ def test_unwritable_runs_dir(tmp_path, capsys):
 
 # ------------------------------------------------------------------ security defaults
 
-NAS = REPO / "nas"
+NAS = Path(nas.__file__).parent
 
 
 def _calls(name_pred):
