@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import shutil
 from pathlib import Path
@@ -58,9 +59,15 @@ def staged_folder(target: Path) -> Iterator[Path]:
 
 def finite_number(v: Any) -> bool:
     """True for an int or float (not a bool) that is neither NaN nor infinite."""
-    import math
-
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first non-blank line of an exception's message, at most ``limit`` characters
+    ("" when the message is empty): what a one-line error or warning quotes of it."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def human(n: float) -> str:

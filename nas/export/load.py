@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from .._util import first_line
 from ..errors import NasError
 from ..lang import parse
 from ..nn import Network, build
@@ -46,8 +47,7 @@ def load(path: str | Path, *, device: str | torch.device = "cpu") -> Network:
     try:
         model.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as e:
-        first = str(e).splitlines()[0]
-        raise NasError(f"{weights}: the weights do not fit {arch!r} ({first})") from None
+        raise NasError(f"{weights}: the weights do not fit {arch!r} ({first_line(e)})") from None
     left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if left:
         raise NasError(f"{weights}: no values for {', '.join(left[:3])}")

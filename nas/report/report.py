@@ -11,7 +11,7 @@ from typing import Any
 
 from .._util import atomic_write, finite_number, human
 from ..errors import NasError
-from ..tune.runstore import RunSnapshot
+from ..tune.runstore import RunSnapshot, RunStore
 from .leaderboard import canonical, leaderboard
 from .plots import plot_controller, plot_pareto, plot_rewards
 
@@ -98,7 +98,7 @@ def run_input_shape(run: RunSnapshot) -> tuple[int, int, int] | None:
 
 def run_space(run: RunSnapshot):
     """The run's copy of its search space (``space.yaml``), or None when absent or unloadable."""
-    path = run.root / "space.yaml"
+    path = RunStore(run.root).space_path
     if not path.is_file():
         return None
     try:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._util import torch_threads
+from .._util import first_line, torch_threads
 from ..errors import ConfigError
 from .augment import black_pixel, random_crop_flip
 from .config import TrainConfig
@@ -252,7 +252,8 @@ class _TrainingLoop:
         except (RuntimeError, ValueError) as exc:
             # Shape mismatches, CUDA out-of-memory (a RuntimeError), BatchNorm on a 1-sample
             # batch (a ValueError): the architecture's problem, not the search's.
-            status, reason = "failed", f"{type(exc).__name__} at {self.where}: {_one_line(exc)}"
+            detail = first_line(exc) or type(exc).__name__
+            status, reason = "failed", f"{type(exc).__name__} at {self.where}: {detail}"
         except _CallbackError as exc:
             raise exc.original  # on_epoch's own errors are the caller's, not a failed trial
         finally:
@@ -413,8 +414,3 @@ def _param_groups(model: nn.Module, weight_decay: float, decay_norm_bias: bool) 
 def _fmt_nonfinite(value: float) -> str:
     return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
 
-
-def _one_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."

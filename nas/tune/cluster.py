@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .._util import first_line
 from ..errors import ConfigError
 from .config import SearchConfig
 
@@ -51,7 +52,7 @@ def start_ray(config: SearchConfig) -> bool:
         try:
             ray.init(address=config.address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as e:
-            raise ConfigError(f"cannot connect to the Ray cluster at {config.address!r}: {_first_line(e)}") from None
+            raise ConfigError(f"cannot connect to the Ray cluster at {config.address!r}: {first_line(e) or type(e).__name__}") from None
     else:
         ray.init(**kwargs)
     return True
@@ -224,7 +225,3 @@ def _stderr_silenced():
         os.close(saved)
         os.close(devnull)
 
-
-def _first_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0] if lines else type(e).__name__

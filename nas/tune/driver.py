@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import strategies
-from .._util import torch_threads
+from .._util import first_line, torch_threads
 from ..errors import ConfigError, NasError, RunFolderError
 from ..space import SearchSpace
 from ..strategies import Proposal
@@ -230,7 +230,7 @@ class SearchDriver:
             fn(*args)
         except Exception as e:  # noqa: BLE001  (any failure of a side output is survivable)
             self.broken.add(what)
-            msg = str(e).splitlines()[0] if str(e) else ""
+            msg = first_line(e)
             self.events.warning(f"{what} failed ({type(e).__name__}{': ' + msg if msg else ''}); "
                                 "the search goes on without it")
 
