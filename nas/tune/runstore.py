@@ -200,11 +200,6 @@ class RunStore:
     def write_best(self, record: dict[str, Any]) -> None:
         atomic_write(self.best_path, json.dumps(record, indent=2) + "\n")
 
-    def read_best(self) -> dict[str, Any] | None:
-        if not self.best_path.exists():
-            return None
-        return json.loads(self.best_path.read_text())
-
     # -- reading without writing
     def snapshot(self) -> RunSnapshot:
         """The run as it is now, read-only (a search may still be appending): every problem
