@@ -58,6 +58,13 @@ def start_ray(config: SearchConfig) -> bool:
     return True
 
 
+def stop_ray() -> None:
+    """Disconnect from Ray; a local Ray that :func:`start_ray` started is shut down with it."""
+    import ray
+
+    ray.shutdown()
+
+
 def check_resources(config: SearchConfig) -> None:
     """A trial that asks for more than any node has would wait forever: refuse it up front."""
     import ray

@@ -22,7 +22,7 @@ from ..errors import ConfigError, NasError, RunFolderError
 from ..space import SearchSpace
 from ..strategies import Proposal
 from ..train import TrainConfig, data
-from .cluster import check_resources, start_ray
+from .cluster import check_resources, start_ray, stop_ray
 from .config import SearchConfig
 from .reward import RewardConfig, compute_reward, window_max
 from .runstore import RunStore, check_name
@@ -349,9 +349,7 @@ def run_search(config: SearchConfig, *, resume: bool = False, events: SearchEven
             return driver
         finally:
             if started_ray:
-                import ray
-
-                ray.shutdown()
+                stop_ray()
 
 
 def _tune(driver: SearchDriver, splits, trainable: Callable) -> None:
