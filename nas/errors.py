@@ -36,3 +36,12 @@ class RunFolderError(NasError):
     durable state intact up to the last recorded trial. Not bad input, so exit status 1."""
 
     exit_code = 1
+
+
+class RunBusyError(ConfigError):
+    """Another search holds the run folder's writer lock: a run has one writer."""
+
+
+class ExportError(NasError):
+    """An export folder that cannot be read back, or an export target that may not be written:
+    a missing, oversized or non-regular file, invalid ``meta.json``, weights that do not fit."""

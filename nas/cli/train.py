@@ -7,8 +7,14 @@ import hashlib
 from pathlib import Path
 
 from ..train import PRESETS
-from .export import add_force_flag, add_format_flag, nonnegative_int, parse_formats, train_and_export
 from ._util import arch_or_baseline, positive_int
+from .export import (
+    add_force_flag,
+    add_format_flag,
+    nonnegative_int,
+    parse_formats,
+    train_and_export,
+)
 
 AUTO = "auto"  # --preset: the baseline's family preset (nas.baselines.preset_for), else "default"
 
@@ -76,5 +82,5 @@ def run(args) -> int:
           f"preset {preset_name}, {config.epochs} epochs, seed {seed}\n  {arch}", flush=True)
     source = {"source": {"kind": "train", "baseline": args.arch if is_baseline else None, "preset": preset_name},
               "space_hash": None}
-    result, exported = train_and_export(arch, splits, config, out, formats, source, force=args.force)
+    _, exported = train_and_export(arch, splits, config, out, formats, source, force=args.force)
     return 0 if exported is not None and exported.ok else 1

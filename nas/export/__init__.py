@@ -7,7 +7,16 @@ ONNX) or rebuilt with it (``load``, from safetensors; no unpickling).
 """
 from .fold import FoldReport, fold_batchnorm
 from .folder import (
-    DEFAULT_FORMATS, FILES, FORMATS, META_FORMAT, NEEDS, RTOL, ExportResult, check_formats, check_target, export_model,
+    DEFAULT_FORMATS,
+    FILES,
+    FORMATS,
+    META_FORMAT,
+    NEEDS,
+    RTOL,
+    ExportResult,
+    check_formats,
+    check_target,
+    export_model,
     read_meta,
 )
 from .load import load

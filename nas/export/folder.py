@@ -11,9 +11,10 @@ import importlib.util
 import json
 import math
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,10 +26,10 @@ from ..lang import parse
 from ..nn import Network, summarize
 from ..registry import suggest
 from .fold import FoldReport, fold_batchnorm
+from .meta import META_FILE, META_FORMAT, read_meta
 from .programs import WRITERS
 from .readme import readme
 
-META_FORMAT = "nas-export/1"
 # Format name -> file written. safetensors is always written: it is what ``load`` reads.
 FILES = {
     "safetensors": "model.safetensors",
@@ -37,6 +38,8 @@ FILES = {
     "onnx": "model.onnx",
 }
 FORMATS = tuple(FILES)
+# Every name an export folder can hold: what --force may replace without losing anything of the user's.
+EXPORT_NAMES = frozenset({*FILES.values(), "arch.txt", META_FILE, "README.md"})
 # TorchScript is deprecated in recent torch (torch.jit.* warns "Please switch to torch.compile
 # or torch.export"); it still works in torch 2.14, so it is offered, but not by default.
 DEFAULT_FORMATS = ("safetensors", "export", "onnx")
@@ -88,8 +91,11 @@ def check_formats(formats: Sequence[str] | None) -> tuple[str, ...]:
 
 def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
     """Where an export folder may be written: a new or empty folder, or with ``force`` an earlier
-    export (``meta.json`` of this format). Anything else is refused before any work is done."""
+    export (a valid ``meta.json`` and only the files an export writes). Anything else is refused
+    (ConfigError) before any work is done: a user's folder is never replaced, even with ``force``."""
     out = Path(out_dir)
+    if out.is_symlink():  # replacing it would swap the link for a folder, and the linked folder stays
+        raise ConfigError(f"{out} is a symbolic link; refusing to replace it, choose another --out")
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} exists and is not a folder")
     if not out.is_dir() or not any(out.iterdir()):
@@ -101,7 +107,15 @@ def check_target(out_dir: str | Path, *, force: bool = False) -> Path:
     except NasError:
         raise ConfigError(f"{out} exists and is not an export folder (no valid meta.json); "
                           "refusing to replace it even with --force") from None
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in EXPORT_NAMES or not _plain_file(p))
+    if foreign:
+        raise ConfigError(f"{out} holds more than an earlier export ({', '.join(foreign[:3])}"
+                          f"{', ...' if len(foreign) > 3 else ''}); refusing to replace it even with --force")
     return out
+
+
+def _plain_file(p: Path) -> bool:
+    return p.is_file() and not p.is_symlink()
 
 
 def export_model(
@@ -142,6 +156,9 @@ def export_model(
         num_classes = int(cpu(x[:1]).shape[1])
     with staged_folder(out_dir) as tmp:
         files, checks, fold, full = _write_folder(cpu, arch, tmp, meta, formats, x, input_shape, num_classes)
+        # Again just before the rename: the target may have appeared or changed while the
+        # programs were written (minutes for a large model); an error here discards the staging.
+        check_target(out_dir, force=force)
     return ExportResult(out_dir, files, full, fold, checks)
 
 
@@ -243,20 +260,3 @@ def _jsonable(obj):
     if isinstance(obj, Path):
         return str(obj)
     return obj
-
-
-def read_meta(path: str | Path) -> dict[str, Any]:
-    """The ``meta.json`` of an export folder, checked."""
-    folder = Path(path)
-    if not folder.is_dir():
-        raise NasError(f"{folder}: no such export folder")
-    meta_path = folder / "meta.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except FileNotFoundError:
-        raise NasError(f"{folder}: not an export folder (no meta.json)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise NasError(f"{meta_path}: unreadable ({e.__class__.__name__})") from None
-    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
-        raise NasError(f"{meta_path}: not a {META_FORMAT} metadata file")
-    return meta

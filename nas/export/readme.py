@@ -61,9 +61,9 @@ def _about(meta: dict[str, Any], shape: str) -> list[str]:
     ]
     norm = meta.get("normalization") or {}
     if norm.get("mean") is not None:
-        lines += ["Preprocess like training did: `x = (pixel / scale - mean[c]) / std[c]` per channel, with "
+        lines += [("Preprocess like training did: `x = (pixel / scale - mean[c]) / std[c]` per channel, with "
                   f"`scale = {norm.get('scale')}`, `mean = {norm['mean']}`, `std = {norm['std']}` "
-                  "(also in `meta.json`).", ""]
+                  "(also in `meta.json`)."), ""]
     folding = meta["bn_folding"]
     not_folded = folding["not_folded"]
     lines += [
@@ -71,8 +71,8 @@ def _about(meta: dict[str, Any], shape: str) -> list[str]:
         f"({len(folding['folded'])} conv -> BN pairs). Only conv -> BN pairs fold"
         + (f"; {len(not_folded)} norm layers stay as they are (pre-activation BN or per-sample norms, "
            "listed in `meta.json` under `bn_folding.not_folded`)." if not_folded else "."),
-        "`model.safetensors` keeps the unfolded weights. `meta.json` records how closely each program "
-        "matched the PyTorch model (`checks`).",
+        ("`model.safetensors` keeps the unfolded weights. `meta.json` records how closely each program "
+        "matched the PyTorch model (`checks`)."),
         "",
     ]
     return lines
