@@ -105,7 +105,7 @@ def _check_tensors(header: dict[str, Any], expected: dict[str, Expected], where:
         offsets = entry.get("data_offsets")
         if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets)
                 or offsets[1] - offsets[0] != want.nbytes):
-            raise ExportError(f"{where}: {UNFIT}tensor {name!r} has data_offsets {_show(offsets)}, "
+            raise ExportError(f"{where}: tensor {name!r} has data_offsets {_show(offsets)}, "
                               f"not a range of its {want.nbytes} bytes")
 
 
