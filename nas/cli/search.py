@@ -62,8 +62,12 @@ def add_parser(sub):
                    help="train an architecture again even if this run evaluated it already "
                         "(default: reuse its recorded result)")
     p.add_argument("--resume", action="store_true",
-                   help="continue a stopped run: the one named by --name, else the latest of this space and "
-                        "strategy (default: off, start a new run)")
+                   help="continue a stopped run exactly as it was started: the one named by --name, else the "
+                        "latest of this space and strategy; only --trials (to raise the budget), --address and "
+                        "--data-dir may be given anew (default: off, start a new run)")
+    p.add_argument("--rebuild-strategy", action="store_true",
+                   help="with --resume: rebuild a missing or damaged strategy.pt by replaying the recorded "
+                        "trials (the old file is kept beside it) (default: off)")
     p.set_defaults(func=run)
 
 
@@ -84,6 +88,12 @@ def _convert(flag: str, value: str, kind):
 
 
 def config_from_args(args) -> SearchConfig:
+    return _config_and_given(args)[0]
+
+
+def _config_and_given(args) -> tuple[SearchConfig, set[str]]:
+    """The configuration, and the settings the user gave (in --config or as flags): what a
+    resume compares with the run's own."""
     data = load_yaml_config(args.config) if args.config else {}
     cfg = SearchConfig.from_dict(data, where=args.config or "config")
     flags = {}
@@ -96,14 +106,17 @@ def config_from_args(args) -> SearchConfig:
     for field in ("asha", "reuse"):
         if getattr(args, field) is not None:
             flags[field] = getattr(args, field)
-    return cfg.updated(flags, where="flags")
+    return cfg.updated(flags, where="flags"), set(data) | set(flags)
 
 
 def run(args) -> int:
     from ..tune import resume_command, run_search
 
-    cfg = config_from_args(args)
-    driver = run_search(cfg, resume=args.resume, events=ConsoleEvents())
+    if args.rebuild_strategy and not args.resume:
+        raise ConfigError("--rebuild-strategy goes with --resume: it rebuilds the strategy of an existing run")
+    cfg, given = _config_and_given(args)
+    driver = run_search(cfg, resume=args.resume, events=ConsoleEvents(), explicit=given,
+                        rebuild_strategy=args.rebuild_strategy)
     print_summary(driver)
     if not driver.finished():
         print(f"\nstopped after {driver.done} of {driver.config.trials} trials; continue with:\n"
@@ -136,6 +149,9 @@ class ConsoleEvents:
 
     def warning(self, message: str) -> None:
         print(f"nas: warning: {message}", file=sys.stderr, flush=True)
+
+    def info(self, message: str) -> None:
+        print(f"nas: {message}", file=sys.stderr, flush=True)
 
 
 def progress_line(driver, r: dict, elapsed: float) -> str:

@@ -11,21 +11,22 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import shlex
+import shutil
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from .. import strategies
 from .._util import first_line, torch_threads
-from ..errors import ConfigError, NasError, RunFolderError
+from ..errors import ConfigError, NasError, RunBusyError, RunFolderError
 from ..space import SearchSpace
 from ..strategies import Proposal
 from ..train import TrainConfig, data
 from .cluster import check_resources, start_ray, stop_ray
 from .config import SearchConfig
 from .reward import RewardConfig, compute_reward, window_max
-from .runstore import RunStore, check_name
+from .runstore import RunLock, RunStore, check_name
 from .tensorboard import ControllerLogger
 from .trial import run_trial
 
@@ -38,7 +39,7 @@ def _now() -> str:
 
 class SearchEvents:
     """What a search tells its caller; override to show it. By default: nothing, and warnings
-    through Python's ``warnings`` module (the CLI prints all three)."""
+    through Python's ``warnings`` module (the CLI prints them all)."""
 
     def started(self, driver: "SearchDriver") -> None:
         """The search is about to run (``driver.finished()`` when it has nothing left to do)."""
@@ -49,6 +50,9 @@ class SearchEvents:
     def warning(self, message: str) -> None:
         warnings.warn(message, stacklevel=2)
 
+    def info(self, message: str) -> None:
+        """Something the user should know that is not a problem (a rebuilt strategy state)."""
+
 
 class SearchDriver:
     """The state of one search: strategy, budget, records, live trials; no Ray here.
@@ -58,7 +62,7 @@ class SearchDriver:
     """
 
     def __init__(self, config: SearchConfig, space: SearchSpace, store: RunStore, *, attempt: int = 1,
-                 events: SearchEvents | None = None):
+                 events: SearchEvents | None = None, rebuild_strategy: bool = False):
         self.config = config
         self.space = space
         self.store = store
@@ -75,16 +79,78 @@ class SearchDriver:
         self.live: dict[str, Proposal] = {}
         self.requeue: list[Proposal] = []
         self.first_done = len(self.records)  # for the ETA: trials finished in this attempt
-        state = store.load_state()
-        if state is not None:
-            self.strategy.load_state_dict(state)
+        if rebuild_strategy:
+            self._replay()
+        else:
+            self._restore_state()
         # The controller's scalars go to runs/NAME/tensorboard/, beside Ray's trial logs.
         self.controller_log = ControllerLogger(store.root, decision_names=[d.name for d in space.decisions],
                                                start_after=len(getattr(self.strategy, "updates", [])))
         self.broken: set[str] = set()  # side outputs that failed once and are off for this attempt
         self.best_written: int | None = None
-        self._write_best()  # a kill between a record and best.json left it behind: catch up
+        self._write_best()  # best.json is always recomputed from the log when a run is opened
         self._reconcile()
+
+    # -- the strategy's state ------------------------------------------------------------
+    def _rebuild_hint(self, what: str) -> ConfigError:
+        return ConfigError(f"{what}; the run has {self.done} recorded trials and nothing was changed. To go on, "
+                           f"add --rebuild-strategy: it replays the recorded trials into a fresh {self.config.strategy} "
+                           "strategy (the old file is kept beside it)")
+
+    def _restore_state(self) -> None:
+        """strategy.pt into the strategy. A run with records always has one (it is first written
+        when the run is created), so a missing, damaged or foreign one is an error naming it:
+        a strategy restarted from scratch would not be the run the records describe."""
+        try:
+            state = self.store.load_state()
+        except ConfigError as e:
+            raise self._rebuild_hint(str(e)) from None
+        if state is None:
+            if self.records:
+                raise self._rebuild_hint(f"{self.store.state_path} is missing")
+            return
+        try:
+            self.strategy.load_state_dict(state)
+        except Exception as e:  # noqa: BLE001  (a state of another run, format or space: KeyError, ConfigError, ...)
+            msg = first_line(e) or type(e).__name__
+            raise self._rebuild_hint(f"{self.store.state_path} does not fit this run ({msg})") from None
+
+    def _replay(self) -> None:
+        """``--rebuild-strategy``: tell a fresh strategy the recorded trials in the order the
+        search told them, asking as the search asked (``concurrency`` proposals in flight; a
+        reused architecture is told at its ask). The strategy is deterministic from its seed,
+        so every re-asked proposal must give the architecture recorded for it; if one does
+        not, the replay is not this run and is refused before anything is changed."""
+        concurrency, in_flight = self.config.concurrency, 0
+        last = max((r["proposal"] for r in self.records), default=-1)
+
+        def asked() -> int:
+            return len(self.strategy.history) + len(self.strategy.pending)
+
+        def fill(need: int) -> None:  # ask up to proposal ``need``, and while slots are free
+            nonlocal in_flight
+            while asked() <= last and (asked() <= need or in_flight < concurrency):
+                p = self.strategy.ask()
+                rec = self.by_proposal.get(p.id)
+                if rec is not None and rec["arch"] != p.arch:
+                    raise ConfigError(
+                        f"--rebuild-strategy: replaying the records, proposal {p.id} comes out as {p.arch!r}, but "
+                        f"trial {rec['trial']} recorded {rec['arch']!r}: the run cannot be replayed exactly "
+                        f"(its trials finished in an order the replay cannot know); nothing was changed")
+                if rec is not None and rec.get("reused") is not None:
+                    self.strategy.tell(p.id, rec["reward"], failed=rec["status"] != "ok")
+                else:
+                    in_flight += 1
+
+        for rec in self.records:
+            fill(rec["proposal"])
+            if rec.get("reused") is None:
+                self.strategy.tell(rec["proposal"], rec["reward"], failed=rec["status"] != "ok")
+                in_flight -= 1
+        aside = self.store.set_aside_state()
+        self.store.save_state(self.strategy.state_dict())
+        kept = f"; the old one is kept as {aside.name}" if aside else ""
+        self.events.info(f"rebuilt {self.store.state_path} from {self.done} recorded trials{kept}")
 
     # -- resume ------------------------------------------------------------------------
     def _reconcile(self) -> None:
@@ -121,6 +187,11 @@ class SearchDriver:
             p = self.strategy.ask()
             rec = self.by_proposal.get(p.id)
             if rec is not None:  # re-asked after a resume: already recorded
+                if rec["arch"] != p.arch:
+                    raise ConfigError(
+                        f"{self.store.state_path} disagrees with {self.store.trials_path}: proposal {p.id} is "
+                        f"{p.arch!r} but trial {rec['trial']} recorded {rec['arch']!r}; resume with "
+                        "--rebuild-strategy to rebuild the strategy from the records")
                 self.strategy.tell(p.id, rec["reward"], failed=rec["status"] != "ok")
                 continue
             cached = self.by_arch.get(p.arch) if self.config.reuse else None
@@ -248,8 +319,21 @@ class SearchDriver:
 # Resolving a run: everything is validated before the run folder is created.
 # ---------------------------------------------------------------------------------------
 
-def resolve(config: SearchConfig, *, resume: bool) -> tuple[SearchConfig, SearchSpace, RunStore]:
-    """Check the whole configuration and pick the run folder; creates nothing on disk."""
+# Settings a resume may give differently: how to find the run, and where this attempt runs.
+WHERE = ("name", "runs_dir", "address", "data_dir")
+# What identifies the dataset's content in config.yaml's `dataset` (not where its files are).
+DATASET_FINGERPRINT = ("dataset", "sizes", "seed", "val_fraction", "mean", "std", "scale")
+
+
+def resolve(config: SearchConfig, *, resume: bool,
+            explicit: Collection[str] | None = None) -> tuple[SearchConfig, SearchSpace, RunStore]:
+    """Check the whole configuration and pick the run folder; creates nothing on disk.
+
+    On ``resume`` the run continues exactly as it was started. ``explicit`` names the settings
+    the caller gave (the CLI: its flags and its --config file; default: every setting that
+    differs from SearchConfig's defaults). Of those, ``trials`` may only grow, the places in
+    ``WHERE`` may change, and any other that differs from the run's is refused.
+    """
     space = SearchSpace.load(config.space)
 
     dataset = config.dataset or space.dataset
@@ -258,43 +342,97 @@ def resolve(config: SearchConfig, *, resume: bool) -> tuple[SearchConfig, Search
                           f"(one of {', '.join(data.names())})")
     if dataset not in data.names():
         data.DATASETS.get(dataset)  # raises with a did-you-mean
-    config = replace(config, dataset=dataset)
-    strategies.check_options(config.strategy, config.strategy_options)
-    RewardConfig.from_dict(config.reward)
-    TrainConfig.from_dict({"epochs": config.epochs, **config.train})
-    runs_dir = Path(config.runs_dir).expanduser().resolve()
+    given = replace(config, dataset=dataset)
+    strategies.check_options(given.strategy, given.strategy_options)
+    RewardConfig.from_dict(given.reward)
+    TrainConfig.from_dict({"epochs": given.epochs, **given.train})
+    runs_dir = Path(given.runs_dir).expanduser().resolve()
     _check_writable(runs_dir)
-    if config.name is not None:
-        name = check_name(config.name)
+    if given.name is not None:
+        name = check_name(given.name)
         store = RunStore(runs_dir / name)
         if resume and not store.exists():
             raise ConfigError(f"--resume: there is no run {name!r} in {runs_dir}")
-        if not resume and store.exists():
-            raise ConfigError(f"run {name!r} already exists in {runs_dir}: add --resume to continue it, "
-                              "or pick another --name")
+        if not resume:
+            _check_free(store)
     else:
-        base = check_name(f"{space.name}-{config.strategy}")
-        taken = sorted((p for p in runs_dir.glob(f"{base}*") if _numbered(p.name, base) and (p / "config.yaml").exists()),
-                       key=lambda p: _numbered(p.name, base))
+        base = check_name(f"{space.name}-{given.strategy}")
         if resume:
+            taken = _runs_named(runs_dir, base)
             if not taken:
                 raise ConfigError(f"--resume: no earlier run named {base}[-N] in {runs_dir}; give --name")
-            store = RunStore(taken[-1])
+            store = taken[-1]
         else:
-            n = _numbered(taken[-1].name, base) + 1 if taken else 1
-            store = RunStore(runs_dir / (base if n == 1 else f"{base}-{n}"))
-        name = store.root.name
-    config = replace(config, name=name)
-    if resume:
-        stored = store.read_config()
-        saved = SearchConfig.from_dict(stored["search"], where=str(store.config_path))
-        # On resume the run's saved settings win; only the budget may grow.
-        config = replace(saved, trials=max(saved.trials, config.trials), address=config.address)
-        space = SearchSpace.load(saved.space)
-        if space.hash != stored.get("space_hash"):
-            raise ConfigError(f"the search space file {space.path} changed since run {name!r} started; "
-                              "resume with the original file")
-    return config, space, store
+            store = _next_free(runs_dir, base)
+    if not resume:
+        return replace(given, name=store.root.name), space, store
+    if explicit is None:
+        defaults = SearchConfig()
+        explicit = {f for f in SearchConfig.fields() if getattr(config, f) != getattr(defaults, f)}
+    return _resumed(store, given, space, set(explicit))
+
+
+def _resumed(store: RunStore, given: SearchConfig, space: SearchSpace,
+             explicit: set[str]) -> tuple[SearchConfig, SearchSpace, RunStore]:
+    """The run's own settings and its own copy of the space, checked against what was given."""
+    name = store.root.name
+    stored = store.read_config()
+    saved = SearchConfig.from_dict(stored["search"], where=str(store.config_path))
+    try:  # the run's own copy: an edited or moved original does not change the run
+        own = SearchSpace.loads(store.space_path.read_bytes(), source=saved.space, path=Path(saved.space))
+    except OSError as e:
+        raise ConfigError(f"{store.space_path}: cannot read the run's copy of its space ({e.strerror or e})") from None
+    if own.hash != stored.get("space_hash"):
+        raise ConfigError(f"{store.space_path} differs from the space run {name!r} was started with "
+                          f"(sha256 in {store.config_path.name}); restore it")
+
+    def refuse(setting: str, was: Any, now: Any) -> ConfigError:
+        return ConfigError(f"run {name!r} was started with {setting} {was}, not {now}; --resume continues a run "
+                           "exactly as it was started: leave the setting out, or start a new run with another --name")
+
+    if "space" in explicit and space.hash != own.hash:
+        raise refuse("the space", f"{saved.space!r} (its copy is {store.space_path})", f"{given.space!r}")
+    for field in sorted(explicit - set(WHERE) - {"space", "trials"}):
+        was, now = getattr(saved, field), getattr(given, field)
+        if was != now:
+            raise refuse(field, repr(was), repr(now))
+    trials = saved.trials
+    if "trials" in explicit and given.trials != saved.trials:
+        if given.trials < saved.trials:
+            raise ConfigError(f"run {name!r} has a budget of {saved.trials} trials; --resume can raise it "
+                              f"(--trials N with N > {saved.trials}) but not lower it to {given.trials}")
+        trials = given.trials
+    places = {f: getattr(given, f) for f in ("address", "data_dir") if f in explicit}
+    return replace(saved, trials=trials, name=name, runs_dir=given.runs_dir, **places), own, store
+
+
+def _check_free(store: RunStore) -> None:
+    """A new run's folder must not exist, or hold nothing but a lock left by a killed start."""
+    if store.exists():
+        raise ConfigError(f"run {store.root.name!r} already exists in {store.root.parent}: add --resume to "
+                          "continue it, or pick another --name")
+    foreign = store.foreign_entries()
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ConfigError(f"{store.root} exists and is not a run of nas (it holds {shown}); nothing in it is "
+                          "touched: pick another --name or move that folder")
+
+
+def _runs_named(runs_dir: Path, base: str) -> list[RunStore]:
+    """The runs ``base``, ``base-2``, ... in ``runs_dir``, by number."""
+    found = [p for p in runs_dir.glob(f"{base}*") if _numbered(p.name, base) and (p / "config.yaml").is_file()]
+    return [RunStore(p) for p in sorted(found, key=lambda p: _numbered(p.name, base))]
+
+
+def _next_free(runs_dir: Path, base: str, after: int = 0) -> RunStore:
+    """The first free folder ``base``, ``base-2``, ... numbered above every run and above ``after``."""
+    taken = _runs_named(runs_dir, base)
+    n = max(_numbered(taken[-1].root.name, base) if taken else 0, after) + 1
+    while True:
+        store = RunStore(runs_dir / (base if n == 1 else f"{base}-{n}"))
+        if not store.exists() and not store.foreign_entries():
+            return store
+        n += 1
 
 
 def _check_writable(folder: Path) -> None:
@@ -316,40 +454,118 @@ def _numbered(folder: str, base: str) -> int:
 
 
 def run_search(config: SearchConfig, *, resume: bool = False, events: SearchEvents | None = None,
-               trainable: Callable = run_trial) -> SearchDriver:
+               trainable: Callable = run_trial, explicit: Collection[str] | None = None,
+               rebuild_strategy: bool = False) -> SearchDriver:
     """Run (or resume) a search to its full budget of trials; returns its finished driver.
 
     Everything that can fail on bad input (config, space, dataset files, the Ray address)
-    is checked before the run folder is created. ``trainable(config, splits=...)`` trains
-    one trial (default :func:`~nas.tune.trial.run_trial`).
+    is checked before the run folder is created, and a new run that fails before its first
+    record leaves no folder behind. The search holds the run's writer lock throughout.
+    ``trainable(config, splits=...)`` trains one trial (default :func:`~nas.tune.trial.run_trial`);
+    ``explicit`` and ``rebuild_strategy``: see :func:`resolve` and :class:`SearchDriver`.
     """
     events = events if events is not None else SearchEvents()
-    config, space, store = resolve(config, resume=resume)
+    auto_name = config.name is None  # a default name moves on to the next free number when taken
+    config, space, store = resolve(config, resume=resume, explicit=explicit)
     splits = data.load(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed)
-    started_ray = start_ray(config)
-    # The driver only runs the controller: its tiny ops are ~10x slower with several
-    # threads competing with the trials for the same cores.
-    with torch_threads(1):
+    lock, store = _claim(store, new=not resume, auto_name=auto_name)
+    config = replace(config, name=store.root.name)
+    created = not resume
+    try:
+        if resume:
+            _check_resumable(store, config, splits.meta)
+        started_ray = start_ray(config)
+        # The driver only runs the controller: its tiny ops are ~10x slower with several
+        # threads competing with the trials for the same cores.
+        with torch_threads(1):
+            try:
+                check_resources(config)
+                driver = _open(config, space, store, splits, resume=resume, events=events,
+                               rebuild_strategy=rebuild_strategy)
+                events.started(driver)
+                if not driver.finished():
+                    try:
+                        _tune(driver, splits, trainable)
+                    finally:
+                        driver.side("TensorBoard logging", driver.controller_log.close)
+                return driver
+            finally:
+                if started_ray:
+                    stop_ray()
+    except BaseException:
+        if created and not store.read_trials():
+            shutil.rmtree(store.root, ignore_errors=True)  # a new run with no result: leave no half-made folder
+        raise
+    finally:
+        lock.release()
+
+
+def _claim(store: RunStore, *, new: bool, auto_name: bool) -> tuple[RunLock, RunStore]:
+    """Take the run's writer lock. A new run's folder is created here, under the lock, and
+    re-checked there (two searches may have picked the same name); a default name moves on
+    to the next free number instead of failing."""
+    while True:
         try:
-            check_resources(config)
-            attempt = 1
-            if resume:
-                attempt = 1 + max((int(p.name.split("-")[-1]) for p in store.ray_dir.glob("attempt-*")
-                                   if p.name.split("-")[-1].isdigit()), default=0)
-            else:
-                store.write_config({"search": config.to_dict(), "space_file": str(space.path), "space_hash": space.hash,
-                                    "dataset": splits.meta, "created": _now()}, Path(space.path).read_bytes())
-            driver = SearchDriver(config, space, store, attempt=attempt, events=events)
-            events.started(driver)
-            if not driver.finished():
-                try:
-                    _tune(driver, splits, trainable)
-                finally:
-                    driver.side("TensorBoard logging", driver.controller_log.close)
-            return driver
-        finally:
-            if started_ray:
-                stop_ray()
+            lock = store.lock()
+        except RunBusyError:
+            if not (new and auto_name):
+                raise
+            store = _next_free(store.root.parent, _base_of(store.root.name), _numbered_any(store.root.name))
+            continue
+        if not new:
+            return lock, store
+        try:
+            _check_free(store)
+            return lock, store
+        except ConfigError:
+            lock.release()
+            if not auto_name:
+                raise
+            store = _next_free(store.root.parent, _base_of(store.root.name), _numbered_any(store.root.name))
+
+
+def _base_of(name: str) -> str:
+    head, _, tail = name.rpartition("-")
+    return head if head and tail.isdigit() else name
+
+
+def _numbered_any(name: str) -> int:
+    return _numbered(name, _base_of(name))
+
+
+def _check_resumable(store: RunStore, config: SearchConfig, meta: dict[str, Any]) -> None:
+    """Under the lock: the dataset is the one the run started with, and a raised budget is
+    written to config.yaml before any trial runs on it."""
+    stored = store.read_config()
+    was = {k: (stored.get("dataset") or {}).get(k) for k in DATASET_FINGERPRINT}
+    now = {k: meta.get(k) for k in DATASET_FINGERPRINT}
+    if was != now:
+        differ = ", ".join(k for k in DATASET_FINGERPRINT if was[k] != now[k])
+        raise ConfigError(f"the dataset {config.dataset!r} loaded now differs from the one run {config.name!r} "
+                          f"was started with ({differ}); resume with the original files (--data-dir)")
+    if stored["search"].get("trials") != config.trials:
+        stored["search"]["trials"] = config.trials
+        stored.setdefault("budget", []).append({"trials": config.trials, "at": _now()})
+        store.write_config(stored)
+
+
+def _open(config: SearchConfig, space: SearchSpace, store: RunStore, splits, *, resume: bool,
+          events: SearchEvents, rebuild_strategy: bool) -> SearchDriver:
+    """The driver of a new run (config.yaml, space.yaml and the strategy's first state
+    written) or of a resumed one (a torn last record set aside first, and said)."""
+    if not resume:
+        store.write_config({"search": config.to_dict(), "space_file": str(space.path), "space_hash": space.hash,
+                            "dataset": splits.meta, "created": _now()}, Path(space.path).read_bytes())
+        driver = SearchDriver(config, space, store, events=events)
+        store.save_state(driver.strategy.state_dict())  # from now on a missing strategy.pt is an error
+        return driver
+    attempt = 1 + max((int(p.name.split("-")[-1]) for p in store.ray_dir.glob("attempt-*")
+                       if p.name.split("-")[-1].isdigit()), default=0)
+    torn = store.set_aside_torn_tail()
+    if torn:
+        events.warning(f"{store.trials_path}: set aside a torn last line ({torn} bytes, a write cut off by a crash; "
+                       "kept in trials.jsonl.torn); every complete record is kept")
+    return SearchDriver(config, space, store, attempt=attempt, events=events, rebuild_strategy=rebuild_strategy)
 
 
 def _tune(driver: SearchDriver, splits, trainable: Callable) -> None:
@@ -392,7 +608,12 @@ def _tune(driver: SearchDriver, splits, trainable: Callable) -> None:
 
 
 def resume_command(config: SearchConfig) -> str:
-    """The command that continues this run, with every flag needed to find it again."""
-    runs_dir = Path(config.runs_dir)
-    where = "" if runs_dir == Path("runs") else f" --runs-dir {shlex.quote(str(runs_dir))}"
-    return f"nas search --name {config.name}{where} --resume"
+    """The command that continues this run: every flag needed to find it again, and where it
+    ran (the cluster, the dataset's folder). Everything else comes from the run folder."""
+    flags = [f"--name {shlex.quote(str(config.name))}"]
+    if Path(config.runs_dir) != Path(SearchConfig.runs_dir):
+        flags.append(f"--runs-dir {shlex.quote(str(config.runs_dir))}")
+    for flag, value in (("--address", config.address), ("--data-dir", config.data_dir)):
+        if value:
+            flags.append(f"{flag} {shlex.quote(str(value))}")
+    return f"nas search {' '.join(flags)} --resume"

@@ -15,7 +15,8 @@ from nas.tune import SearchConfig, SearchDriver, SearchEvents, StrategySearcher,
 def _run(tmp_path, **kw):
     cfg = SearchConfig(runs_dir=str(tmp_path), **kw)
     cfg, space, store = resolve(cfg, resume=False)
-    store.write_config({"search": cfg.to_dict(), "space_file": str(space.path), "space_hash": space.hash})
+    store.write_config({"search": cfg.to_dict(), "space_file": str(space.path), "space_hash": space.hash},
+                       space.path.read_bytes())
     return SearchDriver(cfg, space, store)
 
 
