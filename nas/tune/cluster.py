@@ -15,17 +15,26 @@ wants a token, switch to token mode the way Ray does for ``auto``
 finds: ``RAY_AUTH_TOKEN``, else the file ``RAY_AUTH_TOKEN_PATH``, else ``~/.ray/auth_token``
 (https://docs.ray.io/en/latest/ray-security/token-auth.html). Where that fails, the error
 is one line naming what to set.
+
+A local Ray is started tight (``_start_local``): every server on 127.0.0.1, no dashboard
+process, its files in a fresh folder only this user can enter, and a watchdog
+(:mod:`nas.tune.watchdog`) that removes all of it within seconds of the driver's end,
+whether it returns, raises or is killed. README.md, "Security", says what Ray does not let
+us restrict.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .._util import first_line
 from ..errors import ConfigError
+from . import watchdog
 from .config import SearchConfig
 
 AUTH_MODE = "RAY_AUTH_MODE"  # ray/_private/authentication/authentication_token_setup.py: AUTH_MODE_ENV_VAR
@@ -43,8 +52,8 @@ def start_ray(config: SearchConfig) -> bool:
     _quiet_ray()
     if ray.is_initialized():
         return False
-    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                                  configure_logging=True)
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
+                              "configure_logging": True}
     if config.address:
         kwargs.pop("include_dashboard")  # a setting of the cluster we join, not ours (ray.init ignores it)
         _check_reachable(config.address)
@@ -54,15 +63,169 @@ def start_ray(config: SearchConfig) -> bool:
         except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as e:
             raise ConfigError(f"cannot connect to the Ray cluster at {config.address!r}: {first_line(e) or type(e).__name__}") from None
     else:
-        ray.init(**kwargs)
+        _start_local(kwargs)
     return True
 
 
 def stop_ray() -> None:
-    """Disconnect from Ray; a local Ray that :func:`start_ray` started is shut down with it."""
+    """Disconnect from Ray; a local Ray that :func:`start_ray` started is shut down with it.
+
+    For a local Ray, then: its watchdog kills whatever Ray left running (idle workers, agents),
+    removes its folder and exits; we wait for that.
+    """
     import ray
 
-    ray.shutdown()
+    global _local
+    try:
+        ray.shutdown()
+    finally:
+        local, _local = _local, None
+        if local is not None:
+            _end_local(local)
+
+
+# ---------------------------------------------------------------------------------------
+# A local Ray, started tight
+# ---------------------------------------------------------------------------------------
+
+@dataclass
+class _LocalRay:
+    folder: str  # ours alone (0700); Ray's temp dir is inside it
+    watchdog: watchdog.Watchdog
+
+
+_local: _LocalRay | None = None  # the local Ray start_ray started, until stop_ray
+
+
+def _start_local(kwargs: dict[str, Any]) -> None:
+    """``ray.init`` a new local Ray on 127.0.0.1, without the dashboard, in a private folder, watched."""
+    import ray
+
+    global _local
+    folder = tempfile.mkdtemp(prefix="nas-ray-", dir="/tmp" if os.name == "posix" else None)  # mode 0700
+    _local = _LocalRay(folder, watchdog.start(folder, os.getpid(), _psutil_path()))
+    temp_dir = os.path.join(folder, "ray")
+    try:
+        with _loopback_only(), _marked(folder), _without_api_server():
+            ray.init(_temp_dir=temp_dir, _system_config=LOCAL_SYSTEM_CONFIG, **kwargs)
+        # Ray made temp_dir world-writable (try_make_directory_shared in
+        # ray/_common/utils.py, called by Node.__init__); the 0700 folder around it kept
+        # others out all along, and this keeps them out of temp_dir too.
+        os.chmod(temp_dir, 0o700)
+    except BaseException:
+        stop_ray()
+        raise
+
+
+# Ray's metrics (``enable_metrics_collection`` in ray_config_def.h): off, the raylet starts
+# its dashboard agent with --disable-metrics-collection (ray/dashboard/agent.py), so no
+# Prometheus exporter listens anywhere; nothing of nas reads Ray's metrics.
+LOCAL_SYSTEM_CONFIG = {"enable_metrics_collection": False}
+
+# ray/_private/ray_constants.py: ENABLE_RAY_CLUSTER, read from this variable when Ray is
+# imported. False makes services.get_node_ip_address return 127.0.0.1.
+_CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def _loopback_only():
+    """While Ray starts, make 127.0.0.1 this node's address, so that its servers listen there only.
+
+    A new node takes its address from ``services.get_node_ip_address``
+    (ray/_private/services.py), which gives the LAN address unless
+    ``ray_constants.ENABLE_RAY_CLUSTER`` is False (Ray's own single-machine mode for macOS
+    and Windows); ``ray.init(_node_ip_address="127.0.0.1")`` would not do: Ray replaces a
+    loopback address by the LAN one (``resolve_ip_for_localhost``). With a loopback node
+    address the GCS, the raylet (node manager, object manager) and the workers' gRPC servers
+    listen on 127.0.0.1 (seen with ``ss -ltnp``), and so do the agents: the runtime env agent
+    binds the node address, the dashboard agent's gRPC and HTTP servers and the metrics
+    exporter bind 127.0.0.1 when the node address is loopback (ray/dashboard/agent.py,
+    http_server_agent.py, modules/reporter/reporter_agent.py). The constant is read when
+    Ray is imported, so it is set on the module too; the variable reaches every Ray process
+    (they inherit it), for any of them that asks. Both are restored afterwards: the running
+    node keeps its address, and a later ``--address`` search in this process is unchanged.
+    """
+    from ray._private import ray_constants
+
+    saved_env, saved_const = os.environ.get(_CLUSTER_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_CLUSTER_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_const
+        _restore_env(_CLUSTER_ENV, saved_env)
+
+
+@contextlib.contextmanager
+def _marked(folder: str):
+    """Put ``NAS_RAY_SESSION=<folder>`` in the environment the new Ray's processes inherit.
+
+    The watchdog finds them by it: workers and agents are retitled (``ray::IDLE``), so their
+    command lines do not name the folder, but the environment they started with does.
+    """
+    saved = os.environ.get(watchdog.MARKER)
+    os.environ[watchdog.MARKER] = folder
+    try:
+        yield
+    finally:
+        _restore_env(watchdog.MARKER, saved)
+
+
+@contextlib.contextmanager
+def _without_api_server():
+    """Do not start Ray's dashboard process (``dashboard.py``) while Ray starts.
+
+    ``Node.start_head_processes`` (ray/_private/node.py) always calls ``start_api_server``;
+    with ``include_dashboard=False`` it still runs ``dashboard.py`` with only the
+    ``UsageStatsHead`` module and ``--disable-frontend`` (``services.start_api_server``),
+    i.e. a process that reports usage statistics, which ``ray.init`` turns off anyway
+    (``usage_lib.set_usage_stats_enabled_via_env_var(False)`` in ray/_private/worker.py).
+    No setting skips it, so for this one call its starter is replaced by what it leaves
+    behind when the dashboard is off: an empty dashboard URL. Should a Ray release rename
+    it, nothing is replaced and the dashboard process starts as before
+    (tests/tune/test_ray_local.py then fails).
+    """
+    from ray._private.node import Node
+
+    original = Node.__dict__.get("start_api_server")
+    if original is None:
+        yield
+        return
+
+    def start_api_server(self, *args, **kwargs):
+        if kwargs.get("include_dashboard") is not False:
+            return original(self, *args, **kwargs)
+        self._webui_url = ""
+        return None
+
+    Node.start_api_server = start_api_server
+    try:
+        yield
+    finally:
+        Node.start_api_server = original
+
+
+def _end_local(local: _LocalRay) -> None:
+    """Let the watchdog reap and clean up; do it here if the watchdog is gone."""
+    watchdog.stop(local.watchdog)
+    if os.path.exists(local.folder):
+        watchdog.reap(local.folder, exclude={os.getpid()})
+        watchdog.remove(local.folder)
+
+
+def _psutil_path() -> str:
+    """The folder to import psutil from: Ray ships it (ray/thirdparty_files), importing Ray finds it."""
+    import psutil
+
+    return os.path.dirname(os.path.dirname(os.path.abspath(psutil.__file__)))
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def check_resources(config: SearchConfig) -> None:
@@ -72,8 +235,8 @@ def check_resources(config: SearchConfig) -> None:
     have = {"CPU": 0.0, "GPU": 0.0}
     for node in ray.nodes():
         if node.get("Alive"):
-            for k in have:
-                have[k] = max(have[k], float(node.get("Resources", {}).get(k, 0.0)))
+            for k, most in have.items():
+                have[k] = max(most, float(node.get("Resources", {}).get(k, 0.0)))
     for key, need, flag in (("CPU", config.cpus_per_trial, "--cpus-per-trial"),
                             ("GPU", config.gpus_per_trial, "--gpus-per-trial")):
         if need > have[key]:

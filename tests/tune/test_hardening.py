@@ -271,10 +271,20 @@ def test_ray_dashboard_is_off(monkeypatch):
     from nas.tune import cluster
 
     seen = {}
+
+    def init(**kw):
+        seen.update(kw)
+        os.makedirs(kw["_temp_dir"])  # what Ray does first
+
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", lambda **kw: seen.update(kw))
-    assert cluster.start_ray(SearchConfig())
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: None)
+    try:
+        assert cluster.start_ray(SearchConfig())
+    finally:
+        cluster.stop_ray()
     assert seen["include_dashboard"] is False
+    assert not os.path.exists(seen["_temp_dir"])  # the private folder goes with stop_ray
 
 
 def test_run_names_and_outputs_cannot_escape(tmp_path, capsys):
