@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
+import yaml
+
 
 def atomic_write(path: str | Path, data: bytes | str) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it, then rename it over ``path``:
@@ -91,3 +93,125 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def read_bounded(path: str | Path, limit: int, what: str, error: type[Exception] | None = None) -> bytes:
+    """The bytes of the regular file at ``path``, at most ``limit`` of them, else one
+    ``error`` (a :class:`~nas.errors.NasError` subclass; NasError itself by default) naming
+    ``what`` the file is ("search space", "config file").
+
+    A FIFO would block the reader and ``/dev/zero`` never ends, so the file must be a regular
+    file by ``os.stat`` before it is opened, and again by ``fstat`` on what was opened
+    (O_NONBLOCK: a FIFO put there in between cannot block ``open``); at most ``limit + 1``
+    bytes are read, so a file that grew meanwhile is refused rather than read to its end."""
+    import stat
+
+    from .errors import NasError
+
+    error = error or NasError
+    p = Path(path)
+
+    def refuse(why: str) -> Exception:
+        return error(f"{p}: cannot read the {what}: {why}")
+
+    def check(st: os.stat_result) -> None:
+        if stat.S_ISDIR(st.st_mode):
+            raise refuse("it is a folder")
+        if not stat.S_ISREG(st.st_mode):
+            raise refuse("it is not a regular file (a pipe, device or socket)")
+        if st.st_size > limit:
+            raise refuse(f"it is {st.st_size:,} bytes, more than the limit of {limit:,}")
+
+    try:
+        check(os.stat(p))
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise error(f"{p}: no such {what}") from None
+    except OSError as e:
+        raise refuse(e.strerror or str(e)) from None
+    with os.fdopen(fd, "rb") as f:
+        check(os.fstat(f.fileno()))
+        try:
+            data = f.read(limit + 1)
+        except OSError as e:
+            raise refuse(e.strerror or str(e)) from None
+    if len(data) > limit:
+        raise refuse(f"it grew past the limit of {limit:,} bytes while being read")
+    return data
+
+
+def load_yaml(text: str, max_depth: int, max_int_digits: int) -> Any:
+    """``yaml.safe_load`` of ``text`` within bounds: collections nested at most ``max_depth``
+    deep (aliases included), whole numbers of at most ``max_int_digits`` digits, no merge
+    keys (``<<``). Past a bound it raises ``yaml.YAMLError`` with the line, as for bad syntax.
+
+    PyYAML composes nodes recursively (20000 ``[`` overflow the stack with a RecursionError),
+    converts any digit string with ``int()`` (past 4300 digits a ValueError), and its merge
+    keys copy pairs, so nested merges of aliases grow exponentially; aliases can also nest a
+    structure deeper than its text, or into itself, which recursive readers of the result
+    (``dataclasses.asdict``, ``json.dump``) would follow without end."""
+    loader = _BoundedLoader(text, max_depth, max_int_digits)
+    try:
+        data = loader.get_single_data()
+    except RecursionError:  # a last resort: the depth bound should have stopped it
+        raise yaml.YAMLError(f"nesting deeper than {max_depth} levels") from None
+    finally:
+        loader.dispose()
+    if _too_deep(data, max_depth):
+        raise yaml.YAMLError(f"nesting deeper than {max_depth} levels (through aliases)")
+    return data
+
+
+def _too_deep(root: Any, limit: int) -> bool:
+    """Whether lists and mappings nest more than ``limit`` deep under ``root``; iterative, and
+    each object is walked again only when reached deeper (a cycle therefore ends at ``limit``)."""
+    deepest: dict[int, int] = {}
+    stack = [(root, 1)]
+    while stack:
+        obj, depth = stack.pop()
+        if not isinstance(obj, (list, dict)):
+            continue
+        if depth > limit:
+            return True
+        if deepest.get(id(obj), 0) >= depth:
+            continue
+        deepest[id(obj)] = depth
+        children = list(obj.keys()) + list(obj.values()) if isinstance(obj, dict) else obj
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with a nesting bound, a digit bound on whole numbers, no merges."""
+
+    def __init__(self, text: str, max_depth: int, max_int_digits: int):
+        super().__init__(text)
+        self.max_depth, self.max_int_digits, self.depth = max_depth, max_int_digits, 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > self.max_depth:
+                mark = self.peek_event().start_mark
+                raise yaml.composer.ComposerError(None, None, f"nesting deeper than {self.max_depth} levels", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def flatten_mapping(self, node):
+        for key, _ in node.value:
+            if key.tag == "tag:yaml.org,2002:merge":
+                raise yaml.constructor.ConstructorError(None, None, "merge keys (<<) are not supported",
+                                                        key.start_mark)
+        super().flatten_mapping(node)
+
+    def construct_yaml_int(self, node):
+        digits = sum(c.isdigit() for c in str(node.value))
+        if digits > self.max_int_digits:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a number of {digits} digits; at most {self.max_int_digits} are allowed",
+                node.start_mark)
+        return super().construct_yaml_int(node)
+
+
+_BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct_yaml_int)

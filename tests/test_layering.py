@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nas"
 
 # Lowest first. A module may import its own layer and every layer before it.
 LAYERS = [
-    {"errors", "registry", "config", "_util", "_version"},
+    {"errors", "registry", "config", "_util", "_version", "limits"},
     {"lang"},
     {"nn"},
     {"baselines"},

@@ -1,7 +1,7 @@
 """``nas show ARCH_OR_BASELINE``: per-layer shapes, parameters and MACs."""
 from __future__ import annotations
 
-from ..nn import summarize
+from ..nn import check_size
 from ._util import arch_or_baseline, human, parse_shape, positive_int, print_json, table
 
 
@@ -18,7 +18,8 @@ def add_parser(sub):
 def run(args) -> int:
     input_shape = parse_shape(args.input) if args.input else (3, 224, 224)
     classes = positive_int("--classes", args.classes)
-    s = summarize(arch_or_baseline(args.arch, input_shape)[0], input_shape, classes)
+    # check_size is summarize within the limits: a candidate too large to build is refused.
+    s = check_size(arch_or_baseline(args.arch, input_shape)[0], input_shape, classes)
     if args.json:
         print_json(s.to_dict())
         return 0

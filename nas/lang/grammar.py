@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import ArchError
+from ..limits import LIMITS
 from ..registry import Registry, suggest
 
 REQUIRED = object()  # sentinel: a parameter without default
@@ -30,10 +31,18 @@ _INTS = re.compile(r"^\d+(?:\+\d+)*$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def _whole(digits: str) -> int:
+    """``int(digits)`` for a string of digits no longer than the limit: past 4300 digits
+    ``int`` raises its own ValueError, and no bound of the language needs more than a few."""
+    if len(digits) > LIMITS.max_int_digits:
+        raise ValueError(f"a number of {len(digits)} digits; at most {LIMITS.max_int_digits} are allowed")
+    return int(digits)
+
+
 def _to_int(word: str) -> int:
     if not _INT.match(word):
         raise ValueError("expected a whole number")
-    return int(word)
+    return _whole(word)
 
 
 def _to_float(word: str) -> float:
@@ -58,15 +67,15 @@ def _to_size(word: str) -> int | tuple[int, int]:
     m = _SIZE.match(word)
     if not m:
         raise ValueError("expected a size like 3 or 3x5")
-    h = int(m.group(1))
-    w = int(m.group(2)) if m.group(2) else h
+    h = _whole(m.group(1))
+    w = _whole(m.group(2)) if m.group(2) else h
     return h if h == w else (h, w)
 
 
 def _to_ints(word: str) -> tuple[int, ...]:
     if not _INTS.match(word):
         raise ValueError("expected layer positions like 1 or 1+3")
-    return tuple(sorted(set(int(p) for p in word.split("+"))))
+    return tuple(sorted(set(_whole(p) for p in word.split("+"))))
 
 
 def _to_name(word: str) -> str:

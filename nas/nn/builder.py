@@ -7,6 +7,7 @@ is built, so impossible architectures fail fast with the column of the culprit.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +15,7 @@ from torch import nn
 
 from ..errors import ArchError
 from ..lang import Arch, Layer, parse
+from ..limits import LIMITS
 from .init import init_weights
 
 Shape = tuple
@@ -30,7 +32,10 @@ class LayerInfo:
 
 
 def _check_input_shape(input_shape) -> Shape:
-    shape = tuple(int(x) for x in input_shape)
+    try:
+        shape = tuple(operator.index(x) for x in input_shape)
+    except TypeError:
+        raise ArchError(f"input shape must be (C, H, W) of whole numbers, got {input_shape!r}") from None
     if len(shape) != 3 or min(shape) < 1:
         raise ArchError(f"input shape must be (C, H, W) with positive sizes, got {tuple(input_shape)}")
     return shape
@@ -89,17 +94,89 @@ class Network(nn.Module):
 def build(arch: Arch | str, input_shape=(3, 224, 224), num_classes: int = 1000) -> Network:
     """Build an architecture string into a PyTorch model.
 
+    The candidate must pass :func:`check_size` first (without allocating anything), so no
+    caller (``nas train``, ``nas export``, ``nas.load``, a trial) allocates an oversized model.
+
     >>> model = build("conv(16,3) basic(32,stride=2) gap", (1, 8, 8), 10)
     >>> model(torch.zeros(2, 1, 8, 8)).shape
     torch.Size([2, 10])
     """
     arch = parse(arch)
-    return _build(arch, infer_shapes(arch, input_shape), num_classes)
+    summary = check_size(arch, input_shape, num_classes)
+    return _build(arch, list(summary.layers[:-1]), num_classes)
+
+
+def _fmt(n: int) -> str:
+    return f"{n:,}"
+
+
+def _too_large(what: str, value: int, limit: int, col: int = 0) -> ArchError:
+    return ArchError(f"{what} {_fmt(value)} is above the limit of {_fmt(limit)} (nas.limits)", col)
+
+
+def _check_num_classes(num_classes) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ArchError(f"num_classes must be a positive whole number, got {num_classes!r}")
+
+
+def _check_input_limits(shape: Shape) -> None:
+    c, h, w = shape
+    if c > LIMITS.max_channels:
+        raise _too_large("the input's channel count", c, LIMITS.max_channels)
+    if max(h, w) > LIMITS.max_input_size:
+        raise _too_large("the input's height or width", max(h, w), LIMITS.max_input_size)
+
+
+def _check_layer_limits(infos: list[LayerInfo]) -> None:
+    """Bounds each layer meets on its own: kernel sides, output channels (or features)."""
+    for info in infos:
+        layer = info.layer
+        for name in ("k", "k5"):
+            k = layer.get(name) if layer.op not in ("maxpool", "avgpool") else None
+            side = max(k) if isinstance(k, tuple) else k
+            if isinstance(side, int) and side > LIMITS.max_kernel:
+                raise _too_large(f"{layer.op}: kernel size", side, LIMITS.max_kernel, layer.col)
+        if info.out_shape[0] > LIMITS.max_channels:
+            what = "channels" if len(info.out_shape) == 3 else "features"
+            raise _too_large(f"{layer.op}: output {what}", info.out_shape[0], LIMITS.max_channels, layer.col)
+
+
+def check_size(arch: Arch | str, input_shape=(3, 224, 224), num_classes: int = 1000) -> Summary:
+    """Refuse, without allocating a tensor, a candidate too large to build: ``ArchError``
+    saying what is too large and the limit (:data:`nas.limits.LIMITS`), else its
+    :class:`Summary` (the same as :func:`summarize`'s).
+
+    Cheap checks come first (the input's size, the layer count, each layer's kernel and
+    output width, the activations a forward pass keeps, the classifier's weights), all from
+    the shape rules alone; then the meta-device summary counts parameters and MACs.
+
+    >>> check_size("conv(16,3) gap", (1, 8, 8), 10).params
+    330
+    """
+    arch = parse(arch)
+    _check_num_classes(num_classes)
+    _check_input_limits(_check_input_shape(input_shape))
+    if len(arch.layers) > LIMITS.max_layers:
+        raise _too_large("the number of layers", len(arch.layers), LIMITS.max_layers)
+    infos = infer_shapes(arch, input_shape)
+    _check_layer_limits(infos)
+    activations = sum(math.prod(info.out_shape) for info in infos)
+    if activations > LIMITS.max_activations:
+        raise _too_large("the activations of one input (elements of all layer outputs)", activations,
+                         LIMITS.max_activations)
+    head = (math.prod(infos[-1].out_shape) + 1) * num_classes
+    if head > LIMITS.max_params:
+        raise _too_large("the classifier's parameter count", head, LIMITS.max_params)
+    summary = _summarize(arch, infos, tuple(input_shape), num_classes)
+    if summary.params > LIMITS.max_params:
+        raise _too_large("the parameter count", summary.params, LIMITS.max_params)
+    if summary.macs > LIMITS.max_macs:
+        raise _too_large("the MACs of one input", summary.macs, LIMITS.max_macs)
+    return summary
 
 
 def _build(arch: Arch, infos: list[LayerInfo], num_classes: int) -> Network:
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ArchError(f"num_classes must be a positive whole number, got {num_classes!r}")
+    _check_num_classes(num_classes)
     try:
         model = Network(arch, infos, num_classes)
     except ValueError as e:  # a block's own check; the shape rules should have caught it
@@ -166,9 +243,14 @@ def count_macs(model: nn.Module, input_shape) -> dict[nn.Module, int]:
 
 
 def summarize(arch: Arch | str, input_shape=(3, 224, 224), num_classes: int = 1000) -> Summary:
-    """Per-layer output shape, parameters and MACs, and the totals (head included)."""
+    """Per-layer output shape, parameters and MACs, and the totals (head included).
+    Nothing is allocated, but nothing is bounded either: :func:`check_size` is this within
+    the limits."""
     arch = parse(arch)
-    infos = infer_shapes(arch, input_shape)
+    return _summarize(arch, infer_shapes(arch, input_shape), tuple(input_shape), num_classes)
+
+
+def _summarize(arch: Arch, infos: list[LayerInfo], input_shape: Shape, num_classes: int) -> Summary:
     with torch.device("meta"):  # nothing allocated or computed: shapes and counts only
         model = _build(arch, infos, num_classes)
     macs = count_macs(model, tuple(input_shape))
