@@ -59,7 +59,7 @@ class Limits:
     # enumerates them, so this bounds its work per unit (the shipped spaces: at most 216).
     max_unit_combinations: int = 4096
     # log2 of a space's size: sizes are shown as floats (``nas search``'s header), which end
-    # at 2^1024; zoph2017 is 2^181, and a 40-layer Zoph space with anchors still fits.
+    # at 2^1024, and as decimal text (past 4300 digits Python refuses); zoph2017 is 2^181.
     max_size_bits: int = 1000
     # Nesting of YAML collections: a space file needs 4 levels (top, stages, a stage, a
     # list of options); PyYAML composes nodes recursively, and 20000 levels overflow it.

@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import ArchError, SpaceError
 from ..lang import NORMS, Settings, parse
+from ..limits import LIMITS
 from ..registry import suggest
 from .templates import BLOCKS
 
@@ -64,7 +65,8 @@ _TOP_KEYS = ("name", "input", "classes", "dataset", "constraints", "stem", "head
 _STAGE_KEYS = tuple(f.name for f in dataclasses.fields(StageSpec))
 _LAYER_KEYS = ("layers", "filter_height", "filter_width", "filters", "stride", "norm")
 _CONSTRAINT_KEYS = tuple(f.name for f in dataclasses.fields(Constraints))
-WIDTH_MAX = 1 << 16
+WIDTH_MAX = LIMITS.max_channels  # widths, filters and input channels (nas.limits says why)
+_CLASSES_MAX = 1 << 16  # past ImageNet-21k's 21,841; the classifier's weights are bounded by max_params
 
 
 class _Reader:
@@ -128,6 +130,8 @@ class _Reader:
             return (one(where, value),)
         if not value:
             raise self.fail(where, "the list of options is empty")
+        if len(value) > LIMITS.max_options:
+            raise self.fail(where, f"{len(value)} options, more than the limit of {LIMITS.max_options}")
         options = tuple(one(f"{where}[{i}]", v) for i, v in enumerate(value))
         for i, v in enumerate(options):
             if v in options[:i]:
@@ -175,7 +179,8 @@ def _read_common(r: _Reader, data: Mapping, source: str) -> dict[str, Any]:
     shape = data["input"]
     if not isinstance(shape, list) or len(shape) != 3:
         raise r.fail("input", f"expected [C, H, W], got {_describe(shape)}")
-    shape = tuple(r.int(f"input[{i}]", v, 1, WIDTH_MAX) for i, v in enumerate(shape))
+    highs = (WIDTH_MAX, LIMITS.max_input_size, LIMITS.max_input_size)
+    shape = tuple(r.int(f"input[{i}]", v, 1, hi) for i, (v, hi) in enumerate(zip(shape, highs)))
     name = data.get("name", Path(source).stem if source else "space")
     if not isinstance(name, str) or not name.strip():
         raise r.fail("name", f"expected a name, got {_describe(name)}")
@@ -187,7 +192,7 @@ def _read_common(r: _Reader, data: Mapping, source: str) -> dict[str, Any]:
         c = r.mapping("constraints", data["constraints"])
         r.keys("constraints", c, _CONSTRAINT_KEYS)
         constraints = Constraints(**{k: None if v is None else r.int(f"constraints.{k}", v) for k, v in c.items()})
-    return dict(name=name.strip(), input=shape, classes=r.int("classes", data["classes"], 1, WIDTH_MAX),
+    return dict(name=name.strip(), input=shape, classes=r.int("classes", data["classes"], 1, _CLASSES_MAX),
                 dataset=dataset, constraints=constraints, stem=_read_stem(r, data), head=_read_head(r, data),
                 anchors=r.bool("anchors", data.get("anchors", False)))
 
@@ -219,6 +224,8 @@ def _read_head(r: _Reader, data: Mapping) -> str:
 def _read_stages(r: _Reader, stages: Any) -> tuple[StageSpec, ...]:
     if not isinstance(stages, list) or not stages:
         raise r.fail("stages", f"expected a non-empty list of stages, got {_describe(stages)}")
+    if len(stages) > LIMITS.max_stages:
+        raise r.fail("stages", f"{len(stages)} stages, more than the limit of {LIMITS.max_stages}")
     out = []
     for i, st in enumerate(stages):
         where = f"stages[{i}]"
@@ -241,9 +248,9 @@ def _read_layers(r: _Reader, data: Mapping) -> LayerSpec:
     for key in ("filter_height", "filter_width", "filters"):
         if key not in data:
             raise r.fail("", f"missing key {key!r} (a layer-wise space needs filter_height, filter_width, filters)")
-    size = lambda where, v: r.int(where, v, 1, 15)  # noqa: E731  (conv kernels go up to 15)
+    size = lambda where, v: r.int(where, v, 1, LIMITS.max_kernel)  # noqa: E731
     return LayerSpec(
-        count=r.int("layers", data["layers"], 1, 256),
+        count=r.int("layers", data["layers"], 1, LIMITS.max_space_layers),
         filter_height=r.choice("filter_height", data["filter_height"], size),
         filter_width=r.choice("filter_width", data["filter_width"], size),
         filters=r.choice("filters", data["filters"], lambda w, v: r.int(w, v, 1, WIDTH_MAX)),

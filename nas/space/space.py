@@ -16,8 +16,10 @@ from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence
 
 import yaml
 
+from .._util import load_yaml, read_bounded
 from ..errors import ArchError, SpaceError
 from ..lang import Arch, Layer, Settings, make_arch, parse
+from ..limits import LIMITS
 from ..nn import infer_shapes, summarize
 from ..registry import suggest
 from .schema import Constraints, SpaceSpec, parse_spec
@@ -141,11 +143,13 @@ class SearchSpace:
     ((1, 1, 0, 0, 0, 0, 1, 0, 0, 1), True)
     """
 
-    def __init__(self, spec: SpaceSpec, *, path: Path | None = None, hash: str = ""):
+    def __init__(self, spec: SpaceSpec, *, path: Path | None = None, hash: str = "", source: str | None = None):
         self.spec = spec
         self.path = path
         self.hash = hash  # sha256 of the file's bytes, recorded by exports
+        where = source or f"space {spec.name!r}"  # what error messages name
         self.decisions, self._units = _compile(spec)
+        _check_decisions(where, self.decisions, self._units)
         stem = parse(spec.stem) if spec.stem else Arch((), Settings())
         self._settings = stem.settings
         self._stem = stem.layers
@@ -157,6 +161,7 @@ class SearchSpace:
         self._arch = functools.lru_cache(maxsize=65536)(self._arch_uncached)
         self._valid = functools.lru_cache(maxsize=1 << 18)(self._valid_uncached)
         self._segment_cost = functools.lru_cache(maxsize=1 << 16)(self._segment_cost_uncached)
+        _check_largest(where, self)
 
     # -- construction -------------------------------------------------------------
 
@@ -164,23 +169,23 @@ class SearchSpace:
     def load(cls, path: str | Path) -> "SearchSpace":
         """Load a space file, or a shipped space by bare name (``"digits"``)."""
         p = locate(path)
-        try:
-            data = p.read_bytes()
-        except OSError as e:
-            raise SpaceError(f"{path}: cannot read the search space: {e.strerror or e}") from None
-        return cls.loads(data, source=str(path) if Path(path) == p else _display(p), path=p)
+        source = str(path) if Path(path) == p else _display(p)
+        data = read_bounded(p, LIMITS.max_file_bytes, "search space", SpaceError)
+        return cls.loads(data, source=source, path=p)
 
     @classmethod
     def loads(cls, text: str | bytes, source: str = "<string>", *, path: Path | None = None) -> "SearchSpace":
         """A space from YAML text; ``source`` names it in error messages."""
         raw = text.encode() if isinstance(text, str) else bytes(text)
+        if len(raw) > LIMITS.max_file_bytes:
+            raise SpaceError(f"{source}: {len(raw):,} bytes, more than the limit of {LIMITS.max_file_bytes:,}")
         try:
-            data = yaml.safe_load(raw.decode("utf-8"))
+            data = load_yaml(raw.decode("utf-8"), LIMITS.max_yaml_depth, LIMITS.max_int_digits)
         except UnicodeDecodeError as e:
             raise SpaceError(f"{source}: not UTF-8 text ({e.reason} at byte {e.start})") from None
         except yaml.YAMLError as e:
             raise SpaceError(f"{source}: invalid YAML: {_yaml_message(e)}") from None
-        return cls(parse_spec(data, source), path=path, hash=hashlib.sha256(raw).hexdigest())
+        return cls(parse_spec(data, source), path=path, hash=hashlib.sha256(raw).hexdigest(), source=source)
 
     # -- what the file says -------------------------------------------------------
 
@@ -403,6 +408,124 @@ class SearchSpace:
             for s in skip:
                 choices[allowed[s]] = 1
         return tuple(choices)
+
+
+# ---------------------------------------------------------------------------------------
+# Bounds of a whole space (nas.limits): checked when it is built, before anything samples it.
+# ---------------------------------------------------------------------------------------
+
+
+def _check_decisions(where: str, decisions: Sequence[Decision], units: Sequence[_Unit]) -> None:
+    """The space's size as a float (``nas search`` shows it so), and each unit's option
+    combinations (``encode`` enumerates them unit by unit)."""
+    bits = sum(math.log2(len(d.options)) for d in decisions)
+    if bits > LIMITS.max_size_bits:
+        raise SpaceError(f"{where}: its size is about 2^{bits:.0f} architectures, above the limit of "
+                         f"2^{LIMITS.max_size_bits}")
+    for unit in units:
+        combos = math.prod(len(opts) for _, opts, i in unit.fields if i is not None)
+        if combos > LIMITS.max_unit_combinations:
+            raise SpaceError(f"{where}: {unit.label} has {combos:,} combinations of options, above the limit "
+                             f"of {LIMITS.max_unit_combinations:,}")
+
+
+# How the option of a decision that makes a network largest is picked, by field: larger
+# numbers (width, repeat, filters, kernel sides) never make a block smaller; no downsampling
+# and the least stride keep feature maps largest; an anchor on adds input channels.
+_LARGEST = {"downsample": lambda opts: opts.index(False), "stride": lambda opts: opts.index(min(opts))}
+
+
+def _field(d: Decision) -> str:
+    return d.name.split(".", 1)[1]
+
+
+def _largest_start(decisions: Sequence[Decision]) -> tuple[list[int], list[int]]:
+    """A choice vector with every ordered decision at its largest option, and the indices of
+    the unordered ones (block types, norms), which the caller tries one by one."""
+    choices, unordered = [], []
+    for k, d in enumerate(decisions):
+        field = _field(d)
+        if d.kind == "anchor":
+            choices.append(1)
+        elif field in _LARGEST:
+            choices.append(_LARGEST[field](list(d.options)))
+        elif all(isinstance(o, int) and not isinstance(o, bool) for o in d.options):
+            choices.append(d.options.index(max(d.options)))
+        else:
+            choices.append(0)
+            unordered.append(k)
+    return choices, unordered
+
+
+def _max_layers(space: SearchSpace) -> int:
+    """Layers of the space's longest candidate: each unit rendered with its numbers at their
+    largest and every combination of its other options (a handful: block types x norms x
+    downsampling), plus the stem and the head."""
+    total = space._stem_len + len(space._head)
+    for unit in space._units:
+        numeric = {k: max(opts) for k, opts, _ in unit.fields
+                   if all(isinstance(o, int) and not isinstance(o, bool) for o in opts)}
+        others = [(k, opts) for k, opts, _ in unit.fields if k not in numeric]
+        total += max(len(unit.render(dict(numeric, **dict(zip((k for k, _ in others), combo)))))
+                     for combo in itertools.product(*(opts for _, opts in others)))
+    return total
+
+
+def _check_largest(where: str, space: SearchSpace) -> None:
+    """Refuse a space whose largest candidate passes the limits on layers, parameters, MACs or
+    activations.
+
+    Layers are counted exactly (:func:`_max_layers`). Parameters, MACs and activations (the
+    elements of all layer outputs for one input) are measured on one
+    candidate built to be largest: every ordered decision at its largest option, then each
+    unordered decision (block type, norm) in turn set to the option that brings the candidate
+    closest to a limit. Costs are monotone in the ordered options, so this is the largest
+    candidate up to the interplay of unordered choices; a candidate that cannot be built is
+    passed over (a space none of whose probes can be built is left to ``is_valid``), and
+    :func:`nas.nn.check_size` still refuses any oversized candidate before it is built."""
+    if space.spec in _WITHIN_LIMITS:
+        return
+    layers = _max_layers(space)
+    if layers > LIMITS.max_layers:
+        raise SpaceError(f"{where}: its longest candidate has {layers:,} layers, above the limit of "
+                         f"{LIMITS.max_layers:,} (nas.limits)")
+    choices, unordered = _largest_start(space.decisions)
+
+    def load(c: list[int]) -> float | None:
+        try:
+            arch = space._arch(space._check(c))
+            infos = infer_shapes(arch, space.input_shape)
+            params, macs = space._cost(arch, infos)
+        except ArchError:
+            return None
+        acts = sum(math.prod(info.out_shape) for info in infos)
+        for what, value, limit in (("parameters", params, LIMITS.max_params), ("MACs", macs, LIMITS.max_macs),
+                                   ("activations per input", acts, LIMITS.max_activations)):
+            if value > limit:
+                shown = space.decode(c)
+                shown = shown if len(shown) <= 80 else shown[:77] + "..."
+                raise SpaceError(f"{where}: its candidate {shown!r} has {value:,} {what}, above the limit of "
+                                 f"{limit:,} (nas.limits)")
+        return max(params / LIMITS.max_params, macs / LIMITS.max_macs, acts / LIMITS.max_activations)
+
+    if load(choices) is None:  # joining maps of different sizes: try again without anchors
+        choices = [0 if d.kind == "anchor" else c for d, c in zip(space.decisions, choices)]
+        load(choices)
+    for k in unordered:
+        best = (-1.0, choices[k])
+        for option in range(len(space.decisions[k].options)):
+            score = load(choices[:k] + [option] + choices[k + 1:])
+            if score is not None and score > best[0]:
+                best = (score, option)
+        choices[k] = best[1]
+    if len(_WITHIN_LIMITS) >= 1024:  # a long fuzz run builds many specs: keep the memory small
+        _WITHIN_LIMITS.clear()
+    _WITHIN_LIMITS.add(space.spec)
+
+
+# Specs already found within the limits: the probes cost a few hundred milliseconds, and a
+# process (the tests, a search's workers) loads the same space again and again.
+_WITHIN_LIMITS: set[SpaceSpec] = set()
 
 
 def _yaml_message(e: yaml.YAMLError) -> str:

@@ -13,8 +13,10 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from .._util import load_yaml, read_bounded
 from ..config import from_dict
 from ..errors import ConfigError
+from ..limits import LIMITS
 
 
 @dataclass(frozen=True)
@@ -77,20 +79,19 @@ class SearchConfig:
 
 
 def load_yaml_config(path: str | Path) -> dict[str, Any]:
-    """A ``--config`` file: a YAML mapping of SearchConfig settings (``yaml.safe_load`` only)."""
+    """A ``--config`` file: a YAML mapping of SearchConfig settings (PyYAML's safe loader), read
+    within :data:`nas.limits.LIMITS` (a regular file of bounded size, bounded nesting and numbers)."""
     p = Path(path)
+    raw = read_bounded(p, LIMITS.max_file_bytes, "config file", ConfigError)
     try:
-        text = p.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such config file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{p}: cannot read the config file ({e.__class__.__name__})") from None
-    try:
-        data = yaml.safe_load(text)
+        data = load_yaml(raw.decode("utf-8"), LIMITS.max_yaml_depth, LIMITS.max_int_digits)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: cannot read the config file (it is not UTF-8 text)") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{p}: invalid YAML{at}") from None
+        problem = getattr(e, "problem", None) or (str(e) if type(e) is yaml.YAMLError else "")
+        raise ConfigError(f"{p}: invalid YAML{at}{': ' + problem if problem else ''}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
