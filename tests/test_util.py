@@ -17,13 +17,13 @@ def test_human_counts():
 # read_bounded and load_yaml: the one way space and config files are read
 # ---------------------------------------------------------------------------
 
-import os  # noqa: E402
+import os
 
-import pytest  # noqa: E402
-import yaml  # noqa: E402
+import pytest
+import yaml
 
-from nas._util import load_yaml, read_bounded  # noqa: E402
-from nas.errors import ConfigError, NasError  # noqa: E402
+from nas._util import load_yaml, read_bounded
+from nas.errors import ConfigError, NasError
 
 
 def test_read_bounded_reads_a_small_regular_file(tmp_path):

@@ -39,8 +39,8 @@ CASES = {
     "too many parameters in the largest candidate": (
         HEAD + "stages:\n  - {block: [conv, basic], width: [8192], repeat: [1, 40]}\n", "parameters, above"),
     "too many MACs in the largest candidate": (
-        "name: x\ninput: [3, 224, 224]\nclasses: 1000\nstages:\n"
-        "  - {block: [conv, bottleneck], width: [512, 2048], repeat: [1, 10], downsample: [true, false]}\n",
+        ("name: x\ninput: [3, 224, 224]\nclasses: 1000\nstages:\n"
+         "  - {block: [conv, bottleneck], width: [512, 2048], repeat: [1, 10], downsample: [true, false]}\n"),
         "MACs, above"),
 }
 
