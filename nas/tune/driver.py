@@ -91,6 +91,21 @@ class SearchDriver:
         self._write_best()  # best.json is always recomputed from the log when a run is opened
         self._reconcile()
 
+    @classmethod
+    def resume(cls, config: SearchConfig, space: SearchSpace, store: RunStore, *,
+               events: SearchEvents | None = None, rebuild_strategy: bool = False) -> SearchDriver:
+        """The driver of an existing run, as ``--resume`` opens it. Only once every check has
+        passed is a torn last record (a kill mid-write) set aside, and said: a refused resume
+        changes nothing."""
+        attempt = 1 + max((int(p.name.split("-")[-1]) for p in store.ray_dir.glob("attempt-*")
+                           if p.name.split("-")[-1].isdigit()), default=0)
+        driver = cls(config, space, store, attempt=attempt, events=events, rebuild_strategy=rebuild_strategy)
+        torn = store.set_aside_torn_tail()
+        if torn:
+            driver.events.warning(f"{store.trials_path}: set aside a torn last line ({torn} bytes, a write cut off "
+                                  "by a crash; kept in trials.jsonl.torn); every complete record is kept")
+        return driver
+
     # -- the strategy's state ------------------------------------------------------------
     def _rebuild_hint(self, what: str) -> ConfigError:
         return ConfigError(f"{what}; the run has {self.done} recorded trials and nothing was changed. To go on, "
@@ -559,13 +574,7 @@ def _open(config: SearchConfig, space: SearchSpace, store: RunStore, splits, *, 
         driver = SearchDriver(config, space, store, events=events)
         store.save_state(driver.strategy.state_dict())  # from now on a missing strategy.pt is an error
         return driver
-    attempt = 1 + max((int(p.name.split("-")[-1]) for p in store.ray_dir.glob("attempt-*")
-                       if p.name.split("-")[-1].isdigit()), default=0)
-    torn = store.set_aside_torn_tail()
-    if torn:
-        events.warning(f"{store.trials_path}: set aside a torn last line ({torn} bytes, a write cut off by a crash; "
-                       "kept in trials.jsonl.torn); every complete record is kept")
-    return SearchDriver(config, space, store, attempt=attempt, events=events, rebuild_strategy=rebuild_strategy)
+    return SearchDriver.resume(config, space, store, events=events, rebuild_strategy=rebuild_strategy)
 
 
 def _tune(driver: SearchDriver, splits, trainable: Callable) -> None:
