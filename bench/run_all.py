@@ -35,6 +35,7 @@ BENCHMARKS = {
     "trial_overhead": "bench.trial_overhead",
     "search_digits": "bench.search_digits",
     "gpu": "bench.gpu",
+    "fuzz": "bench.fuzz",
 }
 QUICK_BUDGET_S = 600
 
