@@ -19,7 +19,8 @@ from typing import Any, Callable, Collection
 
 from .. import strategies
 from .._util import first_line, torch_threads
-from ..errors import ConfigError, NasError, RunBusyError, RunFolderError
+from ..errors import ArchError, ConfigError, NasError, RunBusyError, RunFolderError
+from ..nn import check_size
 from ..space import SearchSpace
 from ..strategies import Proposal
 from ..train import TrainConfig, data
@@ -213,6 +214,10 @@ class SearchDriver:
             if cached is not None:  # evaluated earlier in this run: reuse, don't train again
                 self._record(p, dict(cached, seconds=0.0), reused_from=cached["trial"])
                 continue
+            too_large = self._too_large(p.arch)
+            if too_large:  # refused before anything is allocated: a failed proposal, not a crashed trial
+                self._record(p, self._failed(too_large))
+                continue
             return p
         raise NasError("the strategy keeps proposing architectures this run has already evaluated")
 
@@ -226,6 +231,19 @@ class SearchDriver:
         seed = self.train_config.seed + self.config.seed * 100_003 + p.id
         train = dict(self.train_config.to_dict(), seed=seed, threads=max(1, int(self.config.cpus_per_trial)))
         return {"arch": p.arch, "proposal": p.id, "train": train, "report_every_epoch": self.config.asha}
+
+    def _too_large(self, arch: str) -> str | None:
+        """Why ``arch`` cannot be built within nas.limits (counted on shapes alone), or None."""
+        try:
+            check_size(arch, self.space.input_shape, self.space.num_classes)
+        except ArchError as e:
+            return f"refused before training: {e}"
+        return None
+
+    def _failed(self, reason: str) -> dict[str, Any]:
+        reward = compute_reward(self.reward_config, [], 0, 0, True)
+        return {"reward": reward, "val_acc": None, "val_accs": [], "params": None, "macs": None,
+                "status": "failed", "reason": reason, "seconds": 0.0, "epochs": 0}
 
     # -- recording -----------------------------------------------------------------------
     def complete(self, trial_id: str, result: dict[str, Any] | None, error: bool = False) -> dict[str, Any] | None:

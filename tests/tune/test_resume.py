@@ -267,3 +267,21 @@ def test_a_state_that_disagrees_with_the_log_is_refused(tmp_path):
 def test_rebuild_strategy_needs_resume(tmp_path, capsys):
     assert main(["search", "--runs-dir", str(tmp_path), "--rebuild-strategy"]) == 2
     assert "--rebuild-strategy goes with --resume" in capsys.readouterr().err
+
+
+def test_a_candidate_too_large_to_build_is_a_failed_proposal_not_a_trial(tmp_path, monkeypatch):
+    import dataclasses
+
+    from nas.nn import builder
+
+    run = _new_run(tmp_path, trials=6, epochs=1, strategy="random")
+    monkeypatch.setattr(builder, "LIMITS", dataclasses.replace(builder.LIMITS, max_params=3000))
+    launched = []
+    while isinstance(cfg := run.next_config(f"t{len(launched)}"), dict):
+        launched.append(cfg)
+        run.complete(f"t{len(launched) - 1}", _result(0.5))
+    recs = run.store.read_trials()
+    refused = [r for r in recs if r["reason"] and r["reason"].startswith("refused before training")]
+    assert len(recs) == 6 and refused and len(launched) == 6 - len(refused)
+    assert all(r["status"] == "failed" and r["reward"] == 0.0 and "parameter count" in r["reason"] for r in refused)
+    assert {c["proposal"] for c in launched}.isdisjoint({r["proposal"] for r in refused})
