@@ -476,10 +476,9 @@ def _check_largest(where: str, space: SearchSpace) -> None:
     activations.
 
     Layers are counted exactly (:func:`_max_layers`). Parameters, MACs and activations (the
-    elements of all layer outputs for one input) are measured on one
-    candidate built to be largest: every ordered decision at its largest option, then each
-    unordered decision (block type, norm) in turn set to the option that brings the candidate
-    closest to a limit. Costs are monotone in the ordered options, so this is the largest
+    elements of all layer outputs for one input) are measured on one candidate built to be
+    largest: every ordered decision at its largest option, then each unordered decision
+    (block type, norm) in turn set to the option that brings the candidate closest to a limit. Costs are monotone in the ordered options, so this is the largest
     candidate up to the interplay of unordered choices; a candidate that cannot be built is
     passed over (a space none of whose probes can be built is left to ``is_valid``), and
     :func:`nas.nn.check_size` still refuses any oversized candidate before it is built."""
