@@ -43,5 +43,5 @@ class RunBusyError(ConfigError):
 
 
 class ExportError(NasError):
-    """An export folder that cannot be read back, or an export target that may not be written:
-    a missing, oversized or non-regular file, invalid ``meta.json``, weights that do not fit."""
+    """An export folder that cannot be read back (``nas.load``): a missing, oversized or
+    non-regular file, invalid ``meta.json`` or ``arch.txt``, weights that do not fit."""
