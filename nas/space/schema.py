@@ -248,7 +248,9 @@ def _read_layers(r: _Reader, data: Mapping) -> LayerSpec:
     for key in ("filter_height", "filter_width", "filters"):
         if key not in data:
             raise r.fail("", f"missing key {key!r} (a layer-wise space needs filter_height, filter_width, filters)")
-    size = lambda where, v: r.int(where, v, 1, LIMITS.max_kernel)  # noqa: E731
+    def size(where: str, v: Any) -> int:  # a kernel side
+        return r.int(where, v, 1, LIMITS.max_kernel)
+
     return LayerSpec(
         count=r.int("layers", data["layers"], 1, LIMITS.max_space_layers),
         filter_height=r.choice("filter_height", data["filter_height"], size),
