@@ -7,12 +7,14 @@ and deleted three, exit 0."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from test_export import fake_run  # pytest puts this folder on sys.path
 from test_load_hardening import make_export
 
+import nas
 from nas import export as E
 from nas.cli import main
 from nas.errors import ConfigError
@@ -105,7 +107,6 @@ def test_a_symlinked_target_is_refused(kind, target, tmp_path, capsys, force):
 
 def test_a_folder_appearing_during_the_export_is_not_replaced(tmp_path, monkeypatch):
     """The target is checked before training and again just before the rename."""
-    import nas
     from nas.export import programs
 
     target = tmp_path / "rank1"
@@ -121,3 +122,15 @@ def test_a_folder_appearing_during_the_export_is_not_replaced(tmp_path, monkeypa
                        ["safetensors", "export"])
     assert snapshot(target) == {n: t.encode() for n, t in sorted(USER_FILES.items())}
     assert leftovers(tmp_path) == []
+
+
+def test_staging_left_by_a_killed_export_is_swept_and_a_live_one_kept(tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its PID is now free: the export that staged with it "was killed"
+    dead, alive = tmp_path / f".rank1.partial-{gone.pid}", tmp_path / ".rank1.partial-1"  # 1: init, running
+    for stale in (dead, alive):
+        stale.mkdir()
+        (stale / "model.safetensors").write_bytes(b"half")
+    E.export_model(nas.build(ARCH, (1, 8, 8), 10), ARCH, tmp_path / "rank1", {"input_shape": [1, 8, 8]},
+                   ["safetensors"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".rank1.partial-1", "rank1"]
