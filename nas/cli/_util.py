@@ -11,9 +11,11 @@ from ..errors import NasError
 
 def parse_shape(text: str) -> tuple[int, int, int]:
     """``"3x32x32"`` -> ``(3, 32, 32)``."""
-    m = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*[xX,]\s*(\d+)\s*", text)
+    # At most 18 digits each (nas.limits' max_int_digits): int() of 5000 digits raises.
+    m = re.fullmatch(r"\s*(\d{1,18})\s*[xX,]\s*(\d{1,18})\s*[xX,]\s*(\d{1,18})\s*", text)
     if not m or min(int(g) for g in m.groups()) < 1:
-        raise NasError(f"--input must look like CxHxW with positive sizes (e.g. 3x32x32), got {text!r}")
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise NasError(f"--input must look like CxHxW with positive sizes (e.g. 3x32x32), got {shown!r}")
     return tuple(int(g) for g in m.groups())
 
 

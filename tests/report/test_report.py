@@ -222,7 +222,7 @@ def _write(root, files):
 
 
 GOOD_CONFIG = yaml.safe_dump({"search": SearchConfig().to_dict()})
-GOOD_LINE = json.dumps({"trial": 1, "arch": "conv(8,3) gap", "reward": 0.5, "status": "ok"}) + "\n"
+GOOD_LINE = json.dumps({"trial": 1, "proposal": 0, "arch": "conv(8,3) gap", "reward": 0.5, "status": "ok"}) + "\n"
 BAD_RUNS = {
     "missing": (None, "no run folder"),
     "not-a-run": ({"notes.txt": "hello"}, "is not a run folder (no config.yaml)"),
