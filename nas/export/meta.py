@@ -10,18 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ExportError
+from ..limits import LIMITS
 from .files import KIB, read_file
 
 META_FORMAT = "nas-export/1"
 META_FILE = "meta.json"
-# Bounds far above anything an export writes (a DenseNet's meta.json is ~30 KiB, the longest
-# baseline architecture ~450 characters) yet small enough that reading them costs nothing.
+# Bounds far above anything an export writes (a DenseNet's meta.json is ~30 KiB), yet small
+# enough that reading the file costs nothing. The architecture and input bounds are the
+# package's own (nas.limits): what build() would refuse anyway, refused here naming the file.
 META_LIMIT = 256 * KIB
-ARCH_LIMIT = 64 * KIB
+ARCH_CHARS = LIMITS.max_arch_chars
+ARCH_LIMIT = ARCH_CHARS + KIB  # arch.txt: the string, its newline, stray whitespace
 MAX_DEPTH = 32  # the exporter nests 4 deep; json's parser itself recurses on deeper input
-MAX_SIDE = 1 << 14  # input height / width
-MAX_CHANNELS = 1 << 12
-MAX_CLASSES = 1 << 20
+MAX_SIDE = LIMITS.max_input_size  # input height / width
+MAX_CHANNELS = LIMITS.max_channels
+MAX_CLASSES = 1 << 20  # past ImageNet-21k; the head's size is bounded by build() (LIMITS.max_params)
 
 
 def _show(value: Any, limit: int = 40) -> str:
@@ -43,8 +46,8 @@ def _format(v: Any, meta: dict) -> str | None:
 
 
 def _arch(v: Any, meta: dict) -> str | None:
-    if not isinstance(v, str) or not v.strip() or "\n" in v or len(v) > ARCH_LIMIT:
-        return f"must be one line of architecture text of at most {ARCH_LIMIT} characters"
+    if not isinstance(v, str) or not v.strip() or "\n" in v or len(v) > ARCH_CHARS:
+        return f"must be one line of architecture text of at most {ARCH_CHARS} characters"
     return None
 
 
