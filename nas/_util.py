@@ -51,7 +51,11 @@ def staged_folder(target: Path) -> Iterator[Path]:
         if target.exists():
             old = target.with_name(f".{target.name}.replaced-{os.getpid()}")
             os.replace(target, old)
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old, target)  # the earlier folder goes back: never neither of the two
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)

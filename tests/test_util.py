@@ -82,3 +82,29 @@ def test_config_files_are_read_within_the_limits(tmp_path, text, words):
     assert words in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(ConfigError, match="not a regular file"):
         load_yaml_config("/dev/zero")
+
+
+def test_staged_folder_puts_the_earlier_folder_back_when_the_swap_fails(tmp_path, monkeypatch):
+    import os
+
+    import pytest
+
+    from nas import _util
+
+    target = tmp_path / "rank1"
+    target.mkdir()
+    (target / "model.safetensors").write_text("earlier")
+    real, calls = os.replace, []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the new folder's rename into place
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(_util.os, "replace", replace)
+    with pytest.raises(OSError), _util.staged_folder(target) as tmp:
+        (tmp / "model.safetensors").write_text("new")
+    monkeypatch.undo()
+    assert (target / "model.safetensors").read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rank1"]
