@@ -31,6 +31,11 @@ import time
 from dataclasses import dataclass
 
 MARKER = "NAS_RAY_SESSION"  # environment variable naming the temporary folder of one local Ray
+STOP = b"s"  # written by stop() before it closes the pipe; plain EOF means the driver died
+# After a driver died, a Ray process caught in the middle of starting may still recreate its
+# session folder just after the first clean-up (seen as empty 0755 folders left in /tmp):
+# the watchdog looks again for this long.
+SETTLE_S = 3.0
 
 
 @dataclass
@@ -58,6 +63,7 @@ def start(folder: str, driver_pid: int, psutil_path: str) -> Watchdog:
 def stop(watchdog: Watchdog, timeout: float = 30.0) -> None:
     """Tell the watchdog to clean up now and wait until it has; it exits when done."""
     try:
+        os.write(watchdog.pipe, STOP)  # an orderly end: Ray was shut down, one pass will do
         os.close(watchdog.pipe)
     except OSError:
         pass  # closed already
@@ -118,10 +124,18 @@ def _main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # clean up first, whatever the terminal does
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     sys.path.insert(0, psutil_path)  # Ray's vendored psutil (ray/thirdparty_files), or wherever it is
-    while os.read(0, 1024):  # blocks; b"" is EOF: the driver closed the pipe or died
-        pass
-    reap(folder, exclude={os.getpid(), driver_pid})
+    orderly = False
+    while chunk := os.read(0, 1024):  # blocks; b"" is EOF: the driver closed the pipe or died
+        orderly = orderly or STOP in chunk
+    exclude = {os.getpid(), driver_pid}
+    reap(folder, exclude)
     remove(folder)
+    deadline = time.monotonic() + (0.0 if orderly else SETTLE_S)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        if os.path.exists(folder) or any(True for _ in ours(folder, exclude)):
+            reap(folder, exclude)
+            remove(folder)
     return 0
 
 
