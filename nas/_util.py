@@ -63,6 +63,13 @@ def staged_folder(target: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def utc_now() -> str:
+    """The time now, UTC, ISO 8601 to the second: what run folders record."""
+    import datetime
+
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
 def finite_number(v: Any) -> bool:
     """True for an int or float (not a bool) that is neither NaN nor infinite."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

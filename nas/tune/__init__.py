@@ -8,8 +8,9 @@ one trial, and joining or starting Ray.
 :class:`StrategySearcher` also works in your own ``tune.Tuner`` (see the README).
 """
 from .config import SearchConfig, load_yaml_config
-from .driver import METRIC, SearchDriver, SearchEvents, resolve, resume_command, run_search
+from .driver import METRIC, SearchDriver, SearchEvents, run_search
 from .reward import RewardConfig, compute_reward, cost_factor, window_max
+from .runs import resolve, resume_command
 from .runstore import RunSnapshot, RunStore, check_name, parse_trial_log
 
 

@@ -2,24 +2,22 @@
 
 :class:`SearchDriver` owns the strategy, the budget and the run folder; it decides what runs
 next and records what finished, durable state first (no Ray needed: unit-tested).
-:func:`run_search` resolves a configuration into a run folder, starts or joins Ray and runs
-Tune with :class:`~nas.tune.searcher.StrategySearcher` over the driver. What the search
+:func:`run_search` resolves a configuration into a run folder and claims it
+(:mod:`nas.tune.runs`), starts or joins Ray and runs Tune with :class:`~nas.tune.searcher.StrategySearcher` over the driver. What the search
 wants shown (start, each recorded trial, warnings) goes to its :class:`SearchEvents`.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import os
-import shlex
 import shutil
 import warnings
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Collection
+from typing import Any
 
 from .. import strategies
-from .._util import first_line, torch_threads
-from ..errors import ArchError, ConfigError, NasError, RunBusyError, RunFolderError
+from .._util import first_line, torch_threads, utc_now
+from ..errors import ArchError, ConfigError, NasError, RunFolderError
 from ..nn import check_size
 from ..space import SearchSpace
 from ..strategies import Proposal
@@ -27,15 +25,12 @@ from ..train import TrainConfig, data
 from .cluster import check_resources, start_ray, stop_ray
 from .config import SearchConfig
 from .reward import RewardConfig, compute_reward, window_max
-from .runstore import RunLock, RunStore, check_name
+from .runs import check_resumable, claim, resolve, resume_command
+from .runstore import RunStore
 from .tensorboard import ControllerLogger
 from .trial import run_trial
 
 METRIC = "val_acc"  # what ASHA compares between trials at equal epochs
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class SearchEvents:
@@ -299,7 +294,7 @@ class SearchDriver:
             "device": rec.get("device") if reused_from is None else None,
             "gpu_ids": rec.get("gpu_ids", []) if reused_from is None else [],
             "started_at": rec.get("started_at") if reused_from is None else None,
-            "finished_at": _now(),
+            "finished_at": utc_now(),
             "warnings": rec.get("warnings", []) if reused_from is None else [],
         }
         # Durable state first, in this order: the trial record (the source of truth), best.json,
@@ -348,144 +343,6 @@ class SearchDriver:
         return max(ok, key=lambda r: (r["reward"], -r["trial"])) if ok else None
 
 
-# ---------------------------------------------------------------------------------------
-# Resolving a run: everything is validated before the run folder is created.
-# ---------------------------------------------------------------------------------------
-
-# Settings a resume may give differently: how to find the run, and where this attempt runs.
-WHERE = ("name", "runs_dir", "address", "data_dir")
-# What identifies the dataset's content in config.yaml's `dataset` (not where its files are).
-DATASET_FINGERPRINT = ("dataset", "sizes", "seed", "val_fraction", "mean", "std", "scale")
-
-
-def resolve(config: SearchConfig, *, resume: bool,
-            explicit: Collection[str] | None = None) -> tuple[SearchConfig, SearchSpace, RunStore]:
-    """Check the whole configuration and pick the run folder; creates nothing on disk.
-
-    On ``resume`` the run continues exactly as it was started. ``explicit`` names the settings
-    the caller gave (the CLI: its flags and its --config file; default: every setting that
-    differs from SearchConfig's defaults). Of those, ``trials`` may only grow, the places in
-    ``WHERE`` may change, and any other that differs from the run's is refused.
-    """
-    space = SearchSpace.load(config.space)
-
-    dataset = config.dataset or space.dataset
-    if dataset is None:
-        raise ConfigError(f"space {space.name!r} names no dataset: give one with --dataset "
-                          f"(one of {', '.join(data.names())})")
-    if dataset not in data.names():
-        data.DATASETS.get(dataset)  # raises with a did-you-mean
-    given = replace(config, dataset=dataset)
-    strategies.check_options(given.strategy, given.strategy_options)
-    RewardConfig.from_dict(given.reward)
-    TrainConfig.from_dict({"epochs": given.epochs, **given.train})
-    runs_dir = Path(given.runs_dir).expanduser().resolve()
-    _check_writable(runs_dir)
-    if given.name is not None:
-        name = check_name(given.name)
-        store = RunStore(runs_dir / name)
-        if resume and not store.exists():
-            raise ConfigError(f"--resume: there is no run {name!r} in {runs_dir}")
-        if not resume:
-            _check_free(store)
-    else:
-        base = check_name(f"{space.name}-{given.strategy}")
-        if resume:
-            taken = _runs_named(runs_dir, base)
-            if not taken:
-                raise ConfigError(f"--resume: no earlier run named {base}[-N] in {runs_dir}; give --name")
-            store = taken[-1]
-        else:
-            store = _next_free(runs_dir, base)
-    if not resume:
-        return replace(given, name=store.root.name), space, store
-    if explicit is None:
-        defaults = SearchConfig()
-        explicit = {f for f in SearchConfig.fields() if getattr(config, f) != getattr(defaults, f)}
-    return _resumed(store, given, space, set(explicit))
-
-
-def _resumed(store: RunStore, given: SearchConfig, space: SearchSpace,
-             explicit: set[str]) -> tuple[SearchConfig, SearchSpace, RunStore]:
-    """The run's own settings and its own copy of the space, checked against what was given."""
-    name = store.root.name
-    stored = store.read_config()
-    saved = SearchConfig.from_dict(stored["search"], where=str(store.config_path))
-    try:  # the run's own copy: an edited or moved original does not change the run
-        own = SearchSpace.loads(store.space_path.read_bytes(), source=saved.space, path=Path(saved.space))
-    except OSError as e:
-        raise ConfigError(f"{store.space_path}: cannot read the run's copy of its space ({e.strerror or e})") from None
-    if own.hash != stored.get("space_hash"):
-        raise ConfigError(f"{store.space_path} differs from the space run {name!r} was started with "
-                          f"(sha256 in {store.config_path.name}); restore it")
-
-    def refuse(setting: str, was: Any, now: Any) -> ConfigError:
-        return ConfigError(f"run {name!r} was started with {setting} {was}, not {now}; --resume continues a run "
-                           "exactly as it was started: leave the setting out, or start a new run with another --name")
-
-    if "space" in explicit and space.hash != own.hash:
-        raise refuse("the space", f"{saved.space!r} (its copy is {store.space_path})", f"{given.space!r}")
-    for field in sorted(explicit - set(WHERE) - {"space", "trials"}):
-        was, now = getattr(saved, field), getattr(given, field)
-        if was != now:
-            raise refuse(field, repr(was), repr(now))
-    trials = saved.trials
-    if "trials" in explicit and given.trials != saved.trials:
-        if given.trials < saved.trials:
-            raise ConfigError(f"run {name!r} has a budget of {saved.trials} trials; --resume can raise it "
-                              f"(--trials N with N > {saved.trials}) but not lower it to {given.trials}")
-        trials = given.trials
-    places = {f: getattr(given, f) for f in ("address", "data_dir") if f in explicit}
-    return replace(saved, trials=trials, name=name, runs_dir=given.runs_dir, **places), own, store
-
-
-def _check_free(store: RunStore) -> None:
-    """A new run's folder must not exist, or hold nothing but a lock left by a killed start."""
-    if store.exists():
-        raise ConfigError(f"run {store.root.name!r} already exists in {store.root.parent}: add --resume to "
-                          "continue it, or pick another --name")
-    foreign = store.foreign_entries()
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-        raise ConfigError(f"{store.root} exists and is not a run of nas (it holds {shown}); nothing in it is "
-                          "touched: pick another --name or move that folder")
-
-
-def _runs_named(runs_dir: Path, base: str) -> list[RunStore]:
-    """The runs ``base``, ``base-2``, ... in ``runs_dir``, by number."""
-    found = [p for p in runs_dir.glob(f"{base}*") if _numbered(p.name, base) and (p / "config.yaml").is_file()]
-    return [RunStore(p) for p in sorted(found, key=lambda p: _numbered(p.name, base))]
-
-
-def _next_free(runs_dir: Path, base: str, after: int = 0) -> RunStore:
-    """The first free folder ``base``, ``base-2``, ... numbered above every run and above ``after``."""
-    taken = _runs_named(runs_dir, base)
-    n = max(_numbered(taken[-1].root.name, base) if taken else 0, after) + 1
-    while True:
-        store = RunStore(runs_dir / (base if n == 1 else f"{base}-{n}"))
-        if not store.exists() and not store.foreign_entries():
-            return store
-        n += 1
-
-
-def _check_writable(folder: Path) -> None:
-    """The runs folder must be creatable and writable, checked without creating anything."""
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ConfigError(f"cannot create the runs folder {folder}: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write to {probe} (permission denied)")
-
-
-def _numbered(folder: str, base: str) -> int:
-    if folder == base:
-        return 1
-    rest = folder[len(base):]
-    return int(rest[1:]) if rest.startswith("-") and rest[1:].isdigit() else 0
-
-
 def run_search(config: SearchConfig, *, resume: bool = False, events: SearchEvents | None = None,
                trainable: Callable = run_trial, explicit: Collection[str] | None = None,
                rebuild_strategy: bool = False) -> SearchDriver:
@@ -501,12 +358,12 @@ def run_search(config: SearchConfig, *, resume: bool = False, events: SearchEven
     auto_name = config.name is None  # a default name moves on to the next free number when taken
     config, space, store = resolve(config, resume=resume, explicit=explicit)
     splits = data.load(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed)
-    lock, store = _claim(store, new=not resume, auto_name=auto_name)
+    lock, store = claim(store, new=not resume, auto_name=auto_name)
     config = replace(config, name=store.root.name)
     created = not resume
     try:
         if resume:
-            _check_resumable(store, config, splits.meta)
+            check_resumable(store, config, splits.meta)
         started_ray = start_ray(config)
         # The driver only runs the controller: its tiny ops are ~10x slower with several
         # threads competing with the trials for the same cores.
@@ -533,62 +390,13 @@ def run_search(config: SearchConfig, *, resume: bool = False, events: SearchEven
         lock.release()
 
 
-def _claim(store: RunStore, *, new: bool, auto_name: bool) -> tuple[RunLock, RunStore]:
-    """Take the run's writer lock. A new run's folder is created here, under the lock, and
-    re-checked there (two searches may have picked the same name); a default name moves on
-    to the next free number instead of failing."""
-    while True:
-        try:
-            lock = store.lock()
-        except RunBusyError:
-            if not (new and auto_name):
-                raise
-            store = _next_free(store.root.parent, _base_of(store.root.name), _numbered_any(store.root.name))
-            continue
-        if not new:
-            return lock, store
-        try:
-            _check_free(store)
-            return lock, store
-        except ConfigError:
-            lock.release()
-            if not auto_name:
-                raise
-            store = _next_free(store.root.parent, _base_of(store.root.name), _numbered_any(store.root.name))
-
-
-def _base_of(name: str) -> str:
-    head, _, tail = name.rpartition("-")
-    return head if head and tail.isdigit() else name
-
-
-def _numbered_any(name: str) -> int:
-    return _numbered(name, _base_of(name))
-
-
-def _check_resumable(store: RunStore, config: SearchConfig, meta: dict[str, Any]) -> None:
-    """Under the lock: the dataset is the one the run started with, and a raised budget is
-    written to config.yaml before any trial runs on it."""
-    stored = store.read_config()
-    was = {k: (stored.get("dataset") or {}).get(k) for k in DATASET_FINGERPRINT}
-    now = {k: meta.get(k) for k in DATASET_FINGERPRINT}
-    if was != now:
-        differ = ", ".join(k for k in DATASET_FINGERPRINT if was[k] != now[k])
-        raise ConfigError(f"the dataset {config.dataset!r} loaded now differs from the one run {config.name!r} "
-                          f"was started with ({differ}); resume with the original files (--data-dir)")
-    if stored["search"].get("trials") != config.trials:
-        stored["search"]["trials"] = config.trials
-        stored.setdefault("budget", []).append({"trials": config.trials, "at": _now()})
-        store.write_config(stored)
-
-
 def _open(config: SearchConfig, space: SearchSpace, store: RunStore, splits, *, resume: bool,
           events: SearchEvents, rebuild_strategy: bool) -> SearchDriver:
     """The driver of a new run (config.yaml, space.yaml and the strategy's first state
     written) or of a resumed one (a torn last record set aside first, and said)."""
     if not resume:
         store.write_config({"search": config.to_dict(), "space_file": str(space.path), "space_hash": space.hash,
-                            "dataset": splits.meta, "created": _now()}, Path(space.path).read_bytes())
+                            "dataset": splits.meta, "created": utc_now()}, Path(space.path).read_bytes())
         driver = SearchDriver(config, space, store, events=events)
         store.save_state(driver.strategy.state_dict())  # from now on a missing strategy.pt is an error
         return driver
@@ -634,13 +442,3 @@ def _tune(driver: SearchDriver, splits, trainable: Callable) -> None:
         raise e
 
 
-def resume_command(config: SearchConfig) -> str:
-    """The command that continues this run: every flag needed to find it again, and where it
-    ran (the cluster, the dataset's folder). Everything else comes from the run folder."""
-    flags = [f"--name {shlex.quote(str(config.name))}"]
-    if Path(config.runs_dir) != Path(SearchConfig.runs_dir):
-        flags.append(f"--runs-dir {shlex.quote(str(config.runs_dir))}")
-    for flag, value in (("--address", config.address), ("--data-dir", config.data_dir)):
-        if value:
-            flags.append(f"{flag} {shlex.quote(str(value))}")
-    return f"nas search {' '.join(flags)} --resume"

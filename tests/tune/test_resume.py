@@ -151,12 +151,12 @@ def test_two_new_searches_with_one_name_do_not_both_run(tmp_path):
 
 
 def test_a_default_name_taken_by_a_starting_search_moves_on(tmp_path):
-    from nas.tune.driver import _claim
+    from nas.tune.runs import claim
 
     first = RunStore(tmp_path / "digits-random")
     held = first.lock()
     try:
-        lock, store = _claim(first, new=True, auto_name=True)
+        lock, store = claim(first, new=True, auto_name=True)
         assert store.root.name == "digits-random-2"
         lock.release()
     finally:
