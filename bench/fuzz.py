@@ -51,9 +51,9 @@ def run(quick: bool) -> Iterator[dict]:
     yield c.result(BENCH, "inputs", sum(seen.values()), unit="inputs", quick=quick, factor=factor,
                    failed_tests=failed, pytest_exit=p.returncode, seconds=round(seconds, 1),
                    loadavg_1m=c.loadavg())
-    if p.returncode != 0:
-        tail = "\n".join(p.stdout.splitlines()[-40:])
-        raise RuntimeError(f"fuzz tests failed ({len(failed)}): {', '.join(failed)}\n{tail}")
+    if p.returncode != 0:  # pytest's "E" lines hold the assertion and the shrunk failing input
+        why = "\n".join([line for line in p.stdout.splitlines() if line.startswith("E ")][:60])
+        raise RuntimeError(f"fuzz tests failed ({len(failed)}): {', '.join(failed)}\n{why}")
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ from typing import Any
 import torch
 import yaml
 
-from .._util import atomic_torch_save, atomic_write, finite_number, first_line
+from .._util import atomic_torch_save, atomic_write, finite_number, first_line, load_yaml, read_bounded
 from ..errors import ConfigError, RunBusyError
+from ..limits import LIMITS
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 REQUIRED_KEYS = ("trial", "proposal", "arch", "reward", "status")  # what every trial record has
@@ -260,9 +261,11 @@ class RunStore:
         atomic_write(self.config_path, yaml.safe_dump(config, sort_keys=False))
 
     def read_config(self) -> dict[str, Any]:
+        """config.yaml, read as untrusted input (a regular file within the bounds of nas.limits)."""
+        raw = read_bounded(self.config_path, LIMITS.max_file_bytes, "run config", ConfigError)
         try:
-            data = yaml.safe_load(self.config_path.read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            data = load_yaml(raw.decode("utf-8"), LIMITS.max_yaml_depth, LIMITS.max_int_digits)
+        except (UnicodeDecodeError, yaml.YAMLError) as e:
             raise ConfigError(f"{self.config_path}: damaged or unreadable run config ({e.__class__.__name__})") from None
         if not isinstance(data, dict) or not isinstance(data.get("search"), dict):
             raise ConfigError(f"{self.config_path}: not a run config (no 'search' settings)")

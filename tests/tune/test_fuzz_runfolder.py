@@ -9,7 +9,7 @@ import json
 import shutil
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nas.testing.fuzz import examples, settle
@@ -106,6 +106,7 @@ def _report(root) -> None:
 @settings(max_examples=examples(60), derandomize=True, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(edits=damage())
+@example(edits=[("config.yaml", "garbage", 0, b"[" * 5000 + b"\n")])  # found by the long run: a RecursionError
 def test_a_damaged_run_folder_is_opened_or_refused_and_loses_no_record(tmp_path_factory, edits):
     template = _template(str(tmp_path_factory.getbasetemp() / "fuzz-runs"))
     for how, target in ((_resume, "run-folder-resume"), (_report, "run-folder-report")):

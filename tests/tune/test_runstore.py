@@ -230,3 +230,20 @@ def test_yaml_config_errors(tmp_path, text, words):
         assert w in str(e.value)
     with pytest.raises(ConfigError):
         load_yaml_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"[" * 30000, "damaged or unreadable run config"),  # PyYAML recursed past the stack
+    (b"search: " + b"9" * 5000, "damaged or unreadable run config"),
+    (b"\xff\xfe", "damaged or unreadable run config"),
+    (b"- 1\n", "not a run config"),
+    ("folder", "it is a folder"),
+])
+def test_a_damaged_run_config_is_one_error(tmp_path, content, words):
+    store = RunStore(tmp_path)
+    if content == "folder":
+        store.config_path.mkdir()
+    else:
+        store.config_path.write_bytes(content)
+    with pytest.raises(ConfigError, match=words):
+        store.read_config()
