@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import strategies
-from .._util import utc_now
+from .._util import read_bounded, utc_now
 from ..errors import ConfigError, RunBusyError
+from ..limits import LIMITS
 from ..space import SearchSpace
 from ..train import TrainConfig, data
 from .config import SearchConfig
@@ -83,10 +84,9 @@ def _resumed(store: RunStore, given: SearchConfig, space: SearchSpace,
     name = store.root.name
     stored = store.read_config()
     saved = SearchConfig.from_dict(stored["search"], where=str(store.config_path))
-    try:  # the run's own copy: an edited or moved original does not change the run
-        own = SearchSpace.loads(store.space_path.read_bytes(), source=saved.space, path=Path(saved.space))
-    except OSError as e:
-        raise ConfigError(f"{store.space_path}: cannot read the run's copy of its space ({e.strerror or e})") from None
+    # The run's own copy: an edited or moved original does not change the run.
+    raw = read_bounded(store.space_path, LIMITS.max_file_bytes, "run's copy of its search space", ConfigError)
+    own = SearchSpace.loads(raw, source=saved.space, path=Path(saved.space))
     if own.hash != stored.get("space_hash"):
         raise ConfigError(f"{store.space_path} differs from the space run {name!r} was started with "
                           f"(sha256 in {store.config_path.name}); restore it")

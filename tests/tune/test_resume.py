@@ -101,6 +101,21 @@ def test_resume_uses_the_runs_own_copy_of_its_space(tmp_path):
     assert own.hash == run.space.hash and own.name == run.space.name
 
 
+@pytest.mark.parametrize("damage", ["edited", "fifo", "missing"])
+def test_a_damaged_copy_of_the_space_stops_resume_with_one_error(tmp_path, damage):
+    import os
+
+    run = _new_run(tmp_path, trials=4, epochs=1, strategy="random")
+    run.store.space_path.unlink()
+    if damage == "edited":
+        run.store.space_path.write_text(run.space.path.read_text() + "\n# edited\n")
+    elif damage == "fifo":
+        os.mkfifo(run.store.space_path)  # would block a plain read forever
+    with pytest.raises(ConfigError) as e:
+        resolve(SearchConfig(runs_dir=str(tmp_path), name="k"), resume=True)
+    assert str(run.store.space_path) in str(e.value) and "\n" not in str(e.value)
+
+
 def test_the_continue_line_reproduces_the_run(tmp_path):
     cfg = SearchConfig(name="k 1", runs_dir=str(tmp_path / "my runs"), address="10.0.0.1:6379", data_dir="/d")
     line = resume_command(cfg)
