@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from nas.testing.fuzz import examples, settle
-from nas.tune import RunStore, SearchConfig, SearchDriver, resolve
+from nas.tune import RunStore, SearchConfig, SearchDriver, SearchEvents, resolve
 
 FILES = ["trials.jsonl", "config.yaml", "space.yaml", "strategy.pt", "best.json"]
 
@@ -92,7 +92,11 @@ def _resume(root) -> None:
     """What `nas search --resume` does but start Ray: resolve, open the driver (state restored and
     reconciled, a torn line set aside), then run one more trial."""
     config, space, store = resolve(SearchConfig(runs_dir=str(root.parent), name=root.name), resume=True)
-    driver = SearchDriver.resume(config, space, store)
+    said: list[str] = []
+    events = SearchEvents()
+    events.warning = said.append
+    driver = SearchDriver.resume(config, space, store, events=events)
+    assert all("set aside a torn last line" in m for m in said), said  # the only thing a resume may say
     cfg = driver.next_config("again")
     if isinstance(cfg, dict):
         driver.complete("again", {"val_accs": [0.5], "params": 1, "macs": 1, "status": "ok", "seconds": 0.1})
