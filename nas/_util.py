@@ -106,7 +106,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def read_bounded(path: str | Path, limit: int, what: str, error: type[Exception] | None = None) -> bytes:
+def read_bounded(path: str | Path, limit: int, what: str, error: type[Exception] | None = None, *,
+                 follow_symlinks: bool = True) -> bytes:
     """The bytes of the regular file at ``path``, at most ``limit`` of them, else one
     ``error`` (a :class:`~nas.errors.NasError` subclass; NasError itself by default) naming
     ``what`` the file is ("search space", "config file").
@@ -114,7 +115,9 @@ def read_bounded(path: str | Path, limit: int, what: str, error: type[Exception]
     A FIFO would block the reader and ``/dev/zero`` never ends, so the file must be a regular
     file by ``os.stat`` before it is opened, and again by ``fstat`` on what was opened
     (O_NONBLOCK: a FIFO put there in between cannot block ``open``); at most ``limit + 1``
-    bytes are read, so a file that grew meanwhile is refused rather than read to its end."""
+    bytes are read, so a file that grew meanwhile is refused rather than read to its end.
+    ``follow_symlinks=False`` refuses a symbolic link, also one swapped in after the check
+    (O_NOFOLLOW)."""
     import stat
 
     from .errors import NasError
@@ -126,6 +129,8 @@ def read_bounded(path: str | Path, limit: int, what: str, error: type[Exception]
         return error(f"{p}: cannot read the {what}: {why}")
 
     def check(st: os.stat_result) -> None:
+        if stat.S_ISLNK(st.st_mode):
+            raise refuse("it is a symbolic link")
         if stat.S_ISDIR(st.st_mode):
             raise refuse("it is a folder")
         if not stat.S_ISREG(st.st_mode):
@@ -134,8 +139,8 @@ def read_bounded(path: str | Path, limit: int, what: str, error: type[Exception]
             raise refuse(f"it is {st.st_size:,} bytes, more than the limit of {limit:,}")
 
     try:
-        check(os.stat(p))
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+        check(os.stat(p) if follow_symlinks else os.lstat(p))
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW))
     except FileNotFoundError:
         raise error(f"{p}: no such {what}") from None
     except OSError as e:

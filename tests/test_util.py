@@ -108,3 +108,16 @@ def test_staged_folder_puts_the_earlier_folder_back_when_the_swap_fails(tmp_path
     monkeypatch.undo()
     assert (target / "model.safetensors").read_text() == "earlier"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rank1"]
+
+
+def test_read_bounded_can_refuse_symbolic_links(tmp_path):
+    import pytest
+
+    from nas._util import read_bounded
+    from nas.errors import NasError
+
+    (tmp_path / "real").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert read_bounded(tmp_path / "link", 10, "file") == b"x"
+    with pytest.raises(NasError, match="it is a symbolic link"):
+        read_bounded(tmp_path / "link", 10, "file", follow_symlinks=False)

@@ -8,15 +8,13 @@ import os
 import stat
 from pathlib import Path
 
+from .._util import read_bounded
 from ..errors import ExportError
 
 KIB = 1 << 10
 # What a file is, by its st_mode, for the message refusing it.
 _KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket",
           stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
-# O_NOFOLLOW: a symlink swapped in after the lstat check fails to open instead of being followed;
-# O_NONBLOCK: a FIFO swapped in opens at once (and is then refused) instead of waiting for a writer.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def _kind(mode: int) -> str:
@@ -51,25 +49,10 @@ def file_size(folder: Path, name: str, limit: int) -> int:
 def read_file(folder: Path, name: str, limit: int) -> bytes:
     """The bytes of ``folder/name``: a regular file (not a symlink, FIFO, device or folder) that
     resolves to a place inside ``folder`` and holds at most ``limit`` bytes; ExportError, naming
-    the file, otherwise. The checks are repeated on the open descriptor, so swapping the file
-    between check and read gains nothing."""
+    the file, otherwise. :func:`~nas._util.read_bounded` repeats the checks on the open
+    descriptor, so swapping the file between check and read gains nothing."""
     file_size(folder, name, limit)
-    path = folder / name
-    try:
-        fd = os.open(path, _OPEN_FLAGS)
-    except OSError as e:  # ELOOP: it became a symlink since the lstat
-        raise ExportError(f"{path}: unreadable ({e.strerror or e.__class__.__name__})") from None
-    try:
-        _checked(os.fstat(fd), path, limit)
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(limit + 1)
-    except OSError as e:
-        raise ExportError(f"{path}: unreadable ({e.strerror or e.__class__.__name__})") from None
-    finally:
-        os.close(fd)
-    if len(data) > limit:  # it grew while being read
-        raise ExportError(f"{path}: more than the {limit} bytes this file can need")
-    return data
+    return read_bounded(folder / name, limit, name, ExportError, follow_symlinks=False)
 
 
 def _check_inside(folder: Path, path: Path) -> None:
