@@ -3,6 +3,8 @@ each layer's shape rule and builder (the table of operations), and the builder t
 architecture into an ``nn.Module`` with its shapes, parameters and MACs."""
 from . import init, norms  # noqa: F401  (fill the language's NORMS, ACTS and INITS)
 from . import ops  # noqa: F401  (fills the language's OPS)
-from .builder import LayerInfo, Network, Summary, build, check_size, count_macs, infer_shapes, summarize
+from .builder import (LayerInfo, Network, Summary, build, build_counted, check_size, count_macs, infer_shapes,
+                      summarize)
 
-__all__ = ["LayerInfo", "Network", "Summary", "build", "check_size", "count_macs", "infer_shapes", "summarize"]
+__all__ = ["LayerInfo", "Network", "Summary", "build", "build_counted", "check_size", "count_macs", "infer_shapes",
+           "summarize"]

@@ -101,9 +101,15 @@ def build(arch: Arch | str, input_shape=(3, 224, 224), num_classes: int = 1000) 
     >>> model(torch.zeros(2, 1, 8, 8)).shape
     torch.Size([2, 10])
     """
+    return build_counted(arch, input_shape, num_classes)[0]
+
+
+def build_counted(arch: Arch | str, input_shape=(3, 224, 224), num_classes: int = 1000) -> tuple[Network, Summary]:
+    """:func:`build`, with the :class:`Summary` (params, MACs) its size check counted anyway:
+    for a caller that needs both, without counting twice."""
     arch = parse(arch)
     summary = check_size(arch, input_shape, num_classes)
-    return _build(arch, list(summary.layers[:-1]), num_classes)
+    return _build(arch, list(summary.layers[:-1]), num_classes), summary
 
 
 def _fmt(n: int) -> str:

@@ -14,8 +14,7 @@ from typing import Any
 import torch
 
 from ..errors import NasError
-from ..lang import parse
-from ..nn import build, summarize
+from ..nn import build_counted
 from ..train import TrainConfig, train
 
 
@@ -35,10 +34,9 @@ def _gpu_ids() -> list[str]:
 
 
 def build_trial_model(arch: str, splits) -> tuple[torch.nn.Module, dict[str, int]]:
-    """The trial's network and its ``{"params", "macs"}``: parsed once, counted, built."""
-    parsed = parse(arch)
-    s = summarize(parsed, splits.input_shape, splits.num_classes)
-    return build(parsed, splits.input_shape, splits.num_classes), {"params": s.params, "macs": s.macs}
+    """The trial's network and its ``{"params", "macs"}``: parsed, counted and built once."""
+    model, s = build_counted(arch, splits.input_shape, splits.num_classes)
+    return model, {"params": s.params, "macs": s.macs}
 
 
 def run_trial(config: dict[str, Any], splits=None, report=None) -> dict[str, Any]:

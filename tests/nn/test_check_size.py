@@ -86,3 +86,11 @@ def test_nas_show_refuses_an_oversized_candidate_in_one_line():
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         assert main(["show", "conv(65536,3)"]) == 2
     assert err.getvalue().count("\n") == 1 and "output channels" in err.getvalue()
+
+
+def test_build_counted_gives_the_model_and_the_counts_of_summarize():
+    from nas.nn import build_counted, summarize
+
+    model, s = build_counted("conv(16,3) basic(32,stride=2) gap", (1, 8, 8), 10)
+    assert s == summarize("conv(16,3) basic(32,stride=2) gap", (1, 8, 8), 10)
+    assert s.params == sum(p.numel() for p in model.parameters())
