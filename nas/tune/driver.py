@@ -25,7 +25,7 @@ from ..train import TrainConfig, data
 from .cluster import check_resources, start_ray, stop_ray
 from .config import SearchConfig
 from .reward import RewardConfig, compute_reward, window_max
-from .runs import check_resumable, claim, resolve, resume_command
+from .runs import check_resumable, claim, default_name, resolve, resume_command
 from .runstore import RunStore
 from .tensorboard import ControllerLogger
 from .trial import run_trial
@@ -149,19 +149,23 @@ class SearchDriver:
                         f"trial {rec['trial']} recorded {rec['arch']!r}: the run cannot be replayed exactly "
                         f"(its trials finished in an order the replay cannot know); nothing was changed")
                 if rec is not None and rec.get("reused") is not None:
-                    self.strategy.tell(p.id, rec["reward"], failed=rec["status"] != "ok")
+                    self._tell(rec)
                 else:
                     in_flight += 1
 
         for rec in self.records:
             fill(rec["proposal"])
             if rec.get("reused") is None:
-                self.strategy.tell(rec["proposal"], rec["reward"], failed=rec["status"] != "ok")
+                self._tell(rec)
                 in_flight -= 1
         aside = self.store.set_aside_state()
         self.store.save_state(self.strategy.state_dict())
         kept = f"; the old one is kept as {aside.name}" if aside else ""
         self.events.info(f"rebuilt {self.store.state_path} from {self.done} recorded trials{kept}")
+
+    def _tell(self, rec: dict[str, Any]) -> None:
+        """Tell the strategy a recorded trial's reward; a failure unless its status is ok."""
+        self.strategy.tell(rec["proposal"], rec["reward"], failed=rec["status"] != "ok")
 
     # -- resume ------------------------------------------------------------------------
     def _reconcile(self) -> None:
@@ -169,7 +173,7 @@ class SearchDriver:
         for p in self.strategy.pending:
             rec = self.by_proposal.get(p.id)
             if rec is not None:  # finished and recorded, but the kill came before the state was saved
-                self.strategy.tell(p.id, rec["reward"], failed=rec["status"] != "ok")
+                self._tell(rec)
             else:  # asked and never finished: run it again, first
                 self.requeue.append(p)
         # Records the restored strategy has never seen at all are re-asked in order by
@@ -203,7 +207,7 @@ class SearchDriver:
                         f"{self.store.state_path} disagrees with {self.store.trials_path}: proposal {p.id} is "
                         f"{p.arch!r} but trial {rec['trial']} recorded {rec['arch']!r}; resume with "
                         "--rebuild-strategy to rebuild the strategy from the records")
-                self.strategy.tell(p.id, rec["reward"], failed=rec["status"] != "ok")
+                self._tell(rec)
                 continue
             cached = self.by_arch.get(p.arch) if self.config.reuse else None
             if cached is not None:  # evaluated earlier in this run: reuse, don't train again
@@ -307,7 +311,7 @@ class SearchDriver:
         self._write_best()
         # ASHA's early stop is a verdict of this search, not a failure: the strategy gets the
         # reward of the epochs the trial ran (lower, as its accuracy had not caught up).
-        self.strategy.tell(p.id, record["reward"], failed=record["status"] != "ok")
+        self._tell(record)
         self.store.save_state(self.strategy.state_dict())
         # Side outputs only then: each failure is one warning, and the search goes on.
         self.side("TensorBoard logging", self.controller_log.log_new, getattr(self.strategy, "updates", []))
@@ -355,10 +359,11 @@ def run_search(config: SearchConfig, *, resume: bool = False, events: SearchEven
     ``explicit`` and ``rebuild_strategy``: see :func:`resolve` and :class:`SearchDriver`.
     """
     events = events if events is not None else SearchEvents()
-    auto_name = config.name is None  # a default name moves on to the next free number when taken
+    named = config.name is not None
     config, space, store = resolve(config, resume=resume, explicit=explicit)
     splits = data.load(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed)
-    lock, store = claim(store, new=not resume, auto_name=auto_name)
+    # A default name moves on to the next free number when another search took it meanwhile.
+    lock, store = claim(store, new=not resume, base=None if named else default_name(space, config.strategy))
     config = replace(config, name=store.root.name)
     created = not resume
     try:

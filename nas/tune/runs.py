@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import strategies
 from .._util import read_bounded, utc_now
-from ..errors import ConfigError, RunBusyError
+from ..errors import ConfigError
 from ..limits import LIMITS
 from ..space import SearchSpace
 from ..train import TrainConfig, data
@@ -25,8 +25,9 @@ from .config import SearchConfig
 from .reward import RewardConfig
 from .runstore import RunLock, RunStore, check_name
 
-# Settings a resume may give differently: how to find the run, and where this attempt runs.
-WHERE = ("name", "runs_dir", "address", "data_dir")
+# Settings a resume may give differently: where this attempt runs, and how to find the run.
+PLACES = ("address", "data_dir")
+WHERE = ("name", "runs_dir", *PLACES)
 # What identifies the dataset's content in config.yaml's `dataset` (not where its files are).
 DATASET_FINGERPRINT = ("dataset", "sizes", "seed", "val_fraction", "mean", "std", "scale")
 
@@ -62,7 +63,7 @@ def resolve(config: SearchConfig, *, resume: bool,
         if not resume:
             _check_free(store)
     else:
-        base = check_name(f"{space.name}-{given.strategy}")
+        base = default_name(space, given.strategy)
         if resume:
             taken = _runs_named(runs_dir, base)
             if not taken:
@@ -107,8 +108,13 @@ def _resumed(store: RunStore, given: SearchConfig, space: SearchSpace,
             raise ConfigError(f"run {name!r} has a budget of {saved.trials} trials; --resume can raise it "
                               f"(--trials N with N > {saved.trials}) but not lower it to {given.trials}")
         trials = given.trials
-    places = {f: getattr(given, f) for f in ("address", "data_dir") if f in explicit}
+    places = {f: getattr(given, f) for f in PLACES if f in explicit}
     return replace(saved, trials=trials, name=name, runs_dir=given.runs_dir, **places), own, store
+
+
+def default_name(space: SearchSpace, strategy: str) -> str:
+    """``<space>-<strategy>``: the name of a run given none, numbered -2, -3... when taken."""
+    return check_name(f"{space.name}-{strategy}")
 
 
 def _check_free(store: RunStore) -> None:
@@ -158,37 +164,23 @@ def _numbered(folder: str, base: str) -> int:
     return int(rest[1:]) if rest.startswith("-") and rest[1:].isdigit() else 0
 
 
-def claim(store: RunStore, *, new: bool, auto_name: bool) -> tuple[RunLock, RunStore]:
+def claim(store: RunStore, *, new: bool, base: str | None = None) -> tuple[RunLock, RunStore]:
     """Take the run's writer lock. A new run's folder is created here, under the lock, and
-    re-checked there (two searches may have picked the same name); a default name moves on
-    to the next free number instead of failing."""
+    re-checked there (two searches may have picked the same name). With ``base``, the run's
+    default name, a taken folder moves the new run on to the next free number instead."""
     while True:
+        lock = None
         try:
             lock = store.lock()
-        except RunBusyError:
-            if not (new and auto_name):
-                raise
-            store = _next_free(store.root.parent, _base_of(store.root.name), _numbered_any(store.root.name))
-            continue
-        if not new:
+            if new:
+                _check_free(store)
             return lock, store
-        try:
-            _check_free(store)
-            return lock, store
-        except ConfigError:
-            lock.release()
-            if not auto_name:
+        except ConfigError:  # RunBusyError included
+            if lock is not None:
+                lock.release()
+            if not (new and base):
                 raise
-            store = _next_free(store.root.parent, _base_of(store.root.name), _numbered_any(store.root.name))
-
-
-def _base_of(name: str) -> str:
-    head, _, tail = name.rpartition("-")
-    return head if head and tail.isdigit() else name
-
-
-def _numbered_any(name: str) -> int:
-    return _numbered(name, _base_of(name))
+            store = _next_free(store.root.parent, base, _numbered(store.root.name, base))
 
 
 def check_resumable(store: RunStore, config: SearchConfig, meta: dict[str, Any]) -> None:

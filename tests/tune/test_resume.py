@@ -171,7 +171,7 @@ def test_a_default_name_taken_by_a_starting_search_moves_on(tmp_path):
     first = RunStore(tmp_path / "digits-random")
     held = first.lock()
     try:
-        lock, store = claim(first, new=True, auto_name=True)
+        lock, store = claim(first, new=True, base="digits-random")
         assert store.root.name == "digits-random-2"
         lock.release()
     finally:
@@ -300,3 +300,22 @@ def test_a_candidate_too_large_to_build_is_a_failed_proposal_not_a_trial(tmp_pat
     assert len(recs) == 6 and refused and len(launched) == 6 - len(refused)
     assert all(r["status"] == "failed" and r["reward"] == 0.0 and "parameter count" in r["reason"] for r in refused)
     assert {c["proposal"] for c in launched}.isdisjoint({r["proposal"] for r in refused})
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_rebuild_replays_proposals_refused_as_too_large_as_told_at_their_ask(tmp_path, monkeypatch, swap):
+    """A proposal refused before training, like a reused one, was told the moment it was asked
+    and took no slot; the replay must ask on as the search did."""
+    import dataclasses
+
+    from nas.nn import builder
+
+    monkeypatch.setattr(builder, "LIMITS", dataclasses.replace(builder.LIMITS, max_params=30_000))
+    run = _new_run(tmp_path, trials=10, epochs=1, strategy="reinforce", strategy_options={"batch_size": 2})
+    _play(run, [0.1 * (i % 7) for i in range(10)], swap=swap)
+    refused = [(r["reason"] or "").startswith("refused before training") for r in run.store.read_trials()]
+    assert any(refused) and not all(refused)
+    lost = run.strategy.state_dict()
+    run.store.state_path.unlink()
+    rebuilt = SearchDriver(run.config, run.space, run.store, attempt=2, rebuild_strategy=True).strategy.state_dict()
+    assert rebuilt["history"] == lost["history"] and torch.equal(rebuilt["rng"], lost["rng"])
