@@ -43,6 +43,7 @@ def staged_folder(target: Path) -> Iterator[Path]:
     ends without an error: a crash or an error leaves ``target`` as it was and no partial
     folder. An existing ``target`` is replaced (the caller decides whether it may be)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_stale_staging(target)
     tmp = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -61,6 +62,32 @@ def staged_folder(target: Path) -> Iterator[Path]:
             os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sweep_stale_staging(target: Path) -> None:
+    """Remove the staging folders (``.NAME.partial-PID``) that a writer killed outright (SIGKILL,
+    power loss) left beside ``target``: its PID is no longer running. A live PID may be a
+    concurrent writer, so its folder stays. (``.NAME.replaced-PID`` may be the only copy of the
+    earlier folder after a crash mid-swap, so it is never touched.)"""
+    import re
+
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.partial-(\d+)")
+    for p in target.parent.iterdir():
+        m = pattern.fullmatch(p.name)
+        if m and p.is_dir() and not p.is_symlink() and not _running(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():  # staged_folder clears its own
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):  # gone; or a number too large to be a PID
+        return False
+    except PermissionError:  # another user's process, alive
+        return True
+    return True
 
 
 def utc_now() -> str:

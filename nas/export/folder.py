@@ -10,9 +10,6 @@ import datetime as _dt
 import importlib.util
 import json
 import math
-import os
-import re
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -121,33 +118,6 @@ def _plain_file(p: Path) -> bool:
     return p.is_file() and not p.is_symlink()
 
 
-def _sweep_stale_staging(out: Path) -> None:
-    """Remove the staging folders (``.NAME.partial-PID``, see ``staged_folder``) that an export
-    killed outright (SIGKILL, power loss) left beside ``out``: its PID is no longer running.
-    A live PID may be a concurrent export, so its folder stays. (``.NAME.replaced-PID`` may be
-    the only copy of an earlier export after a crash mid-swap, so it is never touched.)"""
-    pattern = re.compile(rf"\.{re.escape(out.name)}\.partial-(\d+)")
-    parent = out.parent
-    if not parent.is_dir():
-        return
-    for p in parent.iterdir():
-        m = pattern.fullmatch(p.name)
-        if m and p.is_dir() and not p.is_symlink() and not _running(int(m.group(1))):
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():  # staged_folder clears its own
-        return False
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except (ProcessLookupError, OverflowError):  # gone; or a number too large to be a PID
-        return False
-    except PermissionError:  # another user's process, alive
-        return True
-    return True
-
-
 def export_model(
     model: nn.Module,
     arch: str,
@@ -184,7 +154,6 @@ def export_model(
     input_shape = tuple(int(d) for d in x.shape[1:])
     with torch.no_grad():
         num_classes = int(cpu(x[:1]).shape[1])
-    _sweep_stale_staging(out_dir)
     with staged_folder(out_dir) as tmp:
         files, checks, fold, full = _write_folder(cpu, arch, tmp, meta, formats, x, input_shape, num_classes)
         # Again just before the rename: the target may have appeared or changed while the
