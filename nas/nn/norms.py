@@ -18,9 +18,10 @@ def _bn(ch: int, eps: float) -> nn.Module:
 
 @NORMS.register("ln")
 def _ln(ch: int, eps: float) -> nn.Module:
-    # Layer norm for conv features: statistics over (C, H, W) of each sample, with a
-    # per-channel scale and shift (Ba et al. 2016; the lecture's "LN" slide). That is
-    # exactly GroupNorm with a single group (Wu & He 2018, Fig. 2).
+    # Layer norm for conv features: statistics over (C, H, W) of each sample (N x 1 x 1 x 1),
+    # with a per-channel scale and shift (Ba et al. 2016). That is exactly GroupNorm with a
+    # single group (Wu & He 2018, Fig. 2). The lecture's "LN" slide (statistics N x C x 1 x 1,
+    # citing Ulyanov et al.) shows instance norm, which is "in" below.
     return nn.GroupNorm(1, ch, eps=eps)
 
 
