@@ -33,12 +33,16 @@ class Decision:
     ``kind`` groups decisions that share a softmax head and an embedding table in the
     LSTM controller ("one softmax head per decision type"), e.g. ``"filters"``,
     ``"kernel"``, ``"block"``, ``"skip"``. All decisions of one kind have the same
-    number of options.
+    number of options. ``unit`` is the 1-based stage or layer the decision belongs to; an
+    anchor also names the earlier unit it may take as an input (``source``). Both are None
+    where a space has no such structure; the controller's anchor attention needs them.
     """
 
     name: str
     kind: str
     options: tuple
+    unit: int | None = None
+    source: int | None = None
 
 
 class Space(Protocol):
@@ -105,13 +109,13 @@ def _compile(spec: SpaceSpec) -> tuple[tuple[Decision, ...], tuple[_Unit, ...]]:
             if len(opts) > 1:
                 index = len(decisions)
                 kind = k if len(counts[k]) == 1 else f"{k}@{label}"
-                decisions.append(Decision(f"{label}.{k}", kind, tuple(opts)))
+                decisions.append(Decision(f"{label}.{k}", kind, tuple(opts), unit=j))
             slots.append((k, tuple(opts), index))
         anchors = []
         if spec.anchors:
             for i in range(1, j - 1):
                 anchors.append((i, len(decisions)))
-                decisions.append(Decision(f"{label}.anchor{i}", "anchor", (False, True)))
+                decisions.append(Decision(f"{label}.anchor{i}", "anchor", (False, True), unit=j, source=i))
         units.append(_Unit(label, tuple(slots), tuple(anchors), render))
     return tuple(decisions), tuple(units)
 

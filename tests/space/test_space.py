@@ -472,3 +472,15 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("nas: error: ") and message in err and err.count("\n") == 1
+
+
+def test_decisions_name_their_unit_and_an_anchors_source():
+    space = SearchSpace.load("zoph2017")
+    for d in space.decisions:
+        j = int(d.name.split(".")[0].removeprefix("layer"))
+        assert d.unit == j
+        if d.kind == "anchor":
+            assert d.source == int(d.name.rsplit("anchor", 1)[1]) and 1 <= d.source <= j - 2
+        else:
+            assert d.source is None
+    assert {d.unit for d in SearchSpace.load("digits").decisions} == {1, 2}
