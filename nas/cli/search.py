@@ -55,6 +55,10 @@ def add_parser(sub):
     for flag, (field, _, text) in FLAGS.items():
         p.add_argument(flag, dest=field, default=None, metavar=field.upper(),
                        help=_help(field, text, choices.get(field)))
+    p.add_argument("--controller", default=None, metavar="PRESET",
+                   help="with --strategy reinforce: the controller of a paper, every value it gives: zoph2017 "
+                        "(Zoph & Le 2017) or enas (ENAS's code); the same as strategy_options: {preset: PRESET}, "
+                        "whose other keys still apply (default: none, the tuned defaults)")
     p.add_argument("--asha", action="store_const", const=True, default=None,
                    help="stop weak trials early with ASHA (Li et al. 2020); they are scored on the epochs "
                         "they ran (default: off)")
@@ -106,6 +110,8 @@ def _config_and_given(args) -> tuple[SearchConfig, set[str]]:
     for field in ("asha", "reuse"):
         if getattr(args, field) is not None:
             flags[field] = getattr(args, field)
+    if getattr(args, "controller", None) is not None:
+        flags["strategy_options"] = {**cfg.strategy_options, "preset": args.controller}
     return cfg.updated(flags, where="flags"), set(data) | set(flags)
 
 

@@ -75,7 +75,7 @@ class Strategy:
             raise ConfigError(f"seed must be an int, got {seed!r}")
         self.space = space
         self.seed = seed
-        self.options = from_dict(self.Options, options, owner=f"strategy {self.name!r}")
+        self.options = _options(self.Options, options, self.name)
         self._signature = space_signature(space)
         if not self._signature:
             raise SpaceError("the space has no decisions to search over")
@@ -253,7 +253,15 @@ def _proposal_from_plain(d: Mapping) -> Proposal:
 def check_options(name: str, options: Mapping[str, Any]) -> Any:
     """The options of strategy ``name``, checked (a ConfigError naming the key), without
     building the strategy: what a search validates before it creates anything."""
-    return from_dict(STRATEGIES.get(name).Options, options, owner=f"strategy {name!r}")
+    return _options(STRATEGIES.get(name).Options, options, name)
+
+
+def _options(cls: type, options: Mapping[str, Any], name: str) -> Any:
+    # An options class may expand a preset first (``resolve``); the keys are checked after.
+    resolve = getattr(cls, "resolve", None)
+    if resolve is not None and isinstance(options, Mapping):
+        options = resolve(dict(options))
+    return from_dict(cls, options, owner=f"strategy {name!r}")
 
 
 def get(name: str, space: Space, seed: int = 0, **options: Any) -> Strategy:

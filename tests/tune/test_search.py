@@ -236,6 +236,23 @@ def test_flags_override_config_file(tmp_path):
     assert (c.trials, c.epochs, c.strategy) == (5, 3, "evolution")
 
 
+def test_controller_flag_sets_the_preset_over_the_config_files_options(tmp_path, capsys):
+    from nas.cli import make_parser
+    from nas.cli.search import _config_and_given
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("strategy_options: {lr: 0.01, preset: enas}\n")
+    args = make_parser().parse_args(["search", "zoph2017", "--config", str(cfg), "--controller", "zoph2017"])
+    c, given = _config_and_given(args)
+    assert c.strategy_options == {"lr": 0.01, "preset": "zoph2017"} and "strategy_options" in given
+    runs = tmp_path / "runs"
+    assert main(["search", "--strategy", "evolution", "--controller", "enas", "--runs-dir", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert "'preset'" in err and err.count("\n") == 1 and not runs.exists()
+    assert main(["search", "--controller", "nasnet", "--runs-dir", str(runs)]) == 2
+    assert "preset must be one of zoph2017, enas" in capsys.readouterr().err
+
+
 def test_existing_run_needs_resume(tmp_path, capsys):
     run = _run(tmp_path, name="taken", trials=2)
     assert run.store.exists()
