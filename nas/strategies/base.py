@@ -168,6 +168,12 @@ class Strategy:
         if state.get("format") != STATE_FORMAT:
             raise ConfigError(f"unsupported state format {state.get('format')!r}")
         mine = dataclasses.asdict(self.options)
+        if set(mine) != set(state["options"]):
+            odd = sorted(set(mine) ^ set(state["options"]))
+            raise ConfigError(
+                f"state was saved by another version of strategy {self.name!r} (options "
+                f"{', '.join(odd)} are in one and not the other); it cannot continue here: start a new run"
+            )
         for key in sorted(set(mine) | set(state["options"])):
             if mine.get(key) != state["options"].get(key):
                 raise ConfigError(

@@ -241,6 +241,10 @@ def test_load_checks_strategy_options_and_space(name):
     if name == "reinforce":
         with pytest.raises(ConfigError, match="'batch_size' differs"):
             strategies.get(name, space(), batch_size=3).load_state_dict(state)
+        # a state from a version of the strategy with other options (an older release)
+        old = dict(state, options={k: v for k, v in state["options"].items() if k != "ppo_clip"})
+        with pytest.raises(ConfigError, match="another version of strategy 'reinforce' .*ppo_clip.*start a new run"):
+            strategies.get(name, space()).load_state_dict(old)
 
 
 # -- validity -------------------------------------------------------------------------
