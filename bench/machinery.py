@@ -5,9 +5,10 @@
   ``nas.build`` on CPU, each timed, for a fresh ``SearchSpace`` (its per-space caches start
   empty, as in a new search). The first few architectures are a warm-up (imports, first
   calls) and are not counted.
-* REINFORCE (default options, batch_size 5) on the digits space: one ``ask`` (the LSTM
-  controller samples 10 decisions) and one controller update (the ``tell`` that completes a
-  batch: teacher-forced scoring of the batch, loss, backward, Adam step, greedy decode),
+* REINFORCE (default options) on the digits space: one ``ask`` (the LSTM controller samples
+  10 decisions) and one controller update (the ``tell`` that completes a batch: for each of
+  the ``ppo_epochs`` passes, teacher-forced scoring of the batch, loss, backward, Adam step;
+  then a greedy decode),
   with 1 and with 2 torch threads; ``ratio`` is 2 threads over 1 (the search driver now sets
   1 thread, nas/tune/driver.py).
 """
@@ -121,7 +122,14 @@ def run(quick: bool) -> Iterator[dict]:
                        mean=1000 * statistics.mean(per[1][what]), spread=one,
                        threads2_ms=two["median"], threads2_mean_ms=1000 * statistics.mean(per[2][what]),
                        threads2_spread=two, ratio=two["median"] / one["median"], ratio_of="median, 2 threads vs 1",
-                       space="digits (10 decisions)", batch_size=5, loadavg_1m=c.loadavg())
+                       space="digits (10 decisions)", batch_size=_reinforce_defaults().batch_size,
+                       ppo_epochs=_reinforce_defaults().ppo_epochs, loadavg_1m=c.loadavg())
+
+
+def _reinforce_defaults():
+    from nas.strategies.reinforce import ReinforceOptions
+
+    return ReinforceOptions()
 
 
 def _threads() -> int:

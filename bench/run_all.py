@@ -29,6 +29,7 @@ from bench import _common as c  # noqa: E402
 # name -> module with run(quick) -> Iterator[dict]; cheap ones first, the Ray ones together.
 BENCHMARKS = {
     "search_synthetic": "bench.search_synthetic",
+    "search_scale": "bench.search_scale",  # its own 2 worker processes, synthetic rewards (no Ray)
     "machinery": "bench.machinery",
     "trainer_overhead": "bench.trainer_overhead",
     "attach": "bench.attach",  # before the in-process Ray of the next ones exists: its searches are subprocesses

@@ -145,7 +145,9 @@ class ConsoleEvents:
             print(f"run {config.name!r} already has all {config.trials} trials", file=self.out)
             return
         resumed = f", resuming at trial {driver.done + 1}" if driver.attempt > 1 else ""
-        print(f"search {config.name}: {config.trials} trials of {config.strategy} over {space.name} "
+        preset = config.strategy_options.get("preset")
+        strategy = config.strategy + (f" ({preset} preset)" if preset else "")
+        print(f"search {config.name}: {config.trials} trials of {strategy} over {space.name} "
               f"(size {space.size:.3g}) on {config.dataset}, {config.concurrency} at a time{resumed}\n"
               f"run folder: {driver.store.root}", file=self.out, flush=True)
         self.start = time.time()

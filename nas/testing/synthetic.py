@@ -145,6 +145,22 @@ class SyntheticSpace:
                 raise SpaceError(f"choice {c} for decision d{i} is out of range [0, {k})")
         return choices
 
+    @classmethod
+    def like(cls, space, seed: int = 0, **kwargs) -> "SyntheticSpace":
+        """A synthetic landscape over the decision structure of ``space``: the same number,
+        arity, names, kinds and anchors (unit, source) of decisions, so a strategy meets
+        the shape of a real space without training anything.
+
+        >>> SyntheticSpace.like(SearchSpace.load("zoph2017"), seed=0, interaction=0)  # doctest: +SKIP
+        """
+        sizes = [len(d.options) for d in space.decisions]
+        syn = cls(len(sizes), sizes, seed, **kwargs)
+        syn.decisions = tuple(
+            Decision(d.name, d.kind, tuple(range(k)), unit=d.unit, source=d.source)
+            for d, k in zip(space.decisions, sizes)
+        )
+        return syn
+
     def __repr__(self) -> str:
         return (f"SyntheticSpace(n_decisions={len(self.n_options)}, n_options={self.n_options}, "
                 f"seed={self.seed}, size={self.size})")
