@@ -323,3 +323,16 @@ def test_sampled_log_probs_are_kept_for_pending_proposals_across_a_save():
     b = strategies.get("reinforce", sp, seed=0, batch_size=2)
     b.load_state_dict(a.state_dict())
     assert b._sampled == a._sampled
+
+
+@pytest.mark.parametrize("epochs", [1, 3])
+def test_ppo_epochs_is_the_number_of_passes_per_batch(epochs):
+    sp = space()
+    s = strategies.get("reinforce", sp, seed=0, batch_size=2, ppo_epochs=epochs)
+    steps = []
+    step = s.optimizer.step
+    s.optimizer.step = lambda: (steps.append(1), step())
+    for _ in range(4):
+        p = s.ask()
+        s.tell(p.id, sp.reward(p.choices))
+    assert len(steps) == 2 * epochs and len(s.updates) == 2
