@@ -37,6 +37,7 @@ independent runs go through 2 worker processes (longest first); each is determin
 its seed, so the figures do not depend on the scheduling (the times do, a little).
 
     python bench/search_scale.py [--quick]           # JSON lines
+    python bench/search_scale.py --small             # only the 40-evaluation part
     python bench/search_scale.py --markdown FILE.jsonl   # tables from those lines
 """
 from __future__ import annotations
@@ -207,6 +208,38 @@ def run(quick: bool) -> Iterator[dict]:
                        ratio=c.ratio(m["last"]["median"], evo["last"]["median"]),
                        ratio_of="last-quarter median vs evolution's", strategy_seconds=m["seconds"],
                        strategy_cpu_seconds=m["cpu_seconds"])
+    yield from small_budget(quick)
+
+
+# The default search's size: `nas search` runs 40 trials over digits. Where the levers that
+# help at 136 decisions cost something, it shows here.
+SMALL_SPACE, SMALL_REWARD, SMALL_BUDGET, SMALL_SEEDS, QUICK_SMALL_SEEDS = "digits", "separable", 40, 20, 10
+SMALL: list[tuple[str, str, dict]] = [
+    ("reinforce defaults", "reinforce", {}),
+    ("plain REINFORCE (no PPO clip, 1 pass)", "reinforce", {"ppo_clip": None, "ppo_epochs": 1}),
+    ("earlier defaults", "reinforce", dict(ABLATION)["earlier defaults"]),
+    ("batch 5, lr 0.01", "reinforce", {"batch_size": 5, "lr": 0.01}),
+    ("evolution (defaults)", "evolution", {}),
+    ("random", "random", {}),
+]
+
+
+def small_budget(quick: bool) -> Iterator[dict]:
+    """REINFORCE's defaults against a few alternatives at the default search's budget."""
+    seeds = range(QUICK_SMALL_SEEDS if quick else SMALL_SEEDS)
+    jobs = {(SMALL_SPACE, SMALL_REWARD, strategy, _key(options), s): {SMALL_BUDGET}
+            for _, strategy, options in SMALL for s in seeds}
+    done = _run_jobs(jobs)
+    ms = {label: [_metrics(done[(SMALL_SPACE, SMALL_REWARD, strategy, _key(options), s)]["rewards"], SMALL_BUDGET)
+                  for s in seeds] for label, strategy, options in SMALL}
+    evo = c.spread([m["last"] for m in ms["evolution (defaults)"]])
+    for label, strategy, options in SMALL:
+        last, best = c.spread([m["last"] for m in ms[label]]), c.spread([m["best"] for m in ms[label]])
+        yield c.result(BENCH, "small_budget", last["median"], unit="last-quarter mean reward (optimum 1.0)",
+                       n=len(seeds), quick=quick, label=label, strategy=strategy, options=_key(options),
+                       space=SMALL_SPACE, reward=SMALL_REWARD, budget=SMALL_BUDGET, seeds=f"0..{len(seeds) - 1}",
+                       spread=last, mean=statistics.mean(m["last"] for m in ms[label]), best_reward=best,
+                       ratio=c.ratio(last["median"], evo["median"]), ratio_of="last-quarter median vs evolution's")
 
 
 def markdown(lines: list[str]) -> str:
@@ -217,6 +250,7 @@ def markdown(lines: list[str]) -> str:
     cell = {(r["metric"], r["reward"], r["space"], r["strategy"], r["budget"]): r
             for r in recs if r["metric"] in ("last_quarter_mean_reward", "best_reward")}
     ablation = {r["label"]: r for r in recs if r["metric"] == "ablation"}
+    small = {r["label"]: r for r in recs if r["metric"] == "small_budget"}
 
     def fmt(sp: dict | None) -> str:
         return f"{sp['median']:.3f} [{sp['min']:.3f}, {sp['max']:.3f}]" if sp else "-"
@@ -246,6 +280,12 @@ def markdown(lines: list[str]) -> str:
         for label, r in ablation.items():
             ratio = f"{r['ratio']:.3f}" if r.get("ratio") is not None else "-"
             out.append(f"| {label} | {fmt(r['spread'])} | {fmt(r['best_reward'])} | {ratio} |")
+    if small:
+        r0 = next(iter(small.values()))
+        out += ["", f"**small budget**: {r0['space']}, {r0['reward']} reward, budget {r0['budget']}, n={r0['n']} seeds",
+                "", "| label | last-quarter mean | best | ratio to evolution |", "|---|---|---|---|"]
+        for label, r in small.items():
+            out.append(f"| {label} | {fmt(r['spread'])} | {fmt(r['best_reward'])} | {r['ratio']:.3f} |")
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -257,5 +297,6 @@ if __name__ == "__main__":
         with open(sys.argv[sys.argv.index("--markdown") + 1]) as f:
             print(markdown(f.readlines()), end="")
     else:
-        for rec in run("--quick" in sys.argv):
+        part = small_budget if "--small" in sys.argv else run
+        for rec in part("--quick" in sys.argv):
             print(json.dumps(rec), flush=True)
