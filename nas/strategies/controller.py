@@ -193,6 +193,14 @@ class Controller(nn.Module):
         """Teacher forcing, with the per-decision values (see :class:`Trace`)."""
         return self._unroll(len(choices), choices=choices)
 
+    def sample_trace(self, n: int = 1, *, generator: torch.Generator) -> Trace:
+        """``sample``, with the per-decision values."""
+        return self._unroll(n, generator=generator)
+
+    def greedy_trace(self) -> Trace:
+        """``greedy``, with the per-decision values."""
+        return self._unroll(1, greedy=True)
+
     def step_probs(self, choices: torch.Tensor) -> list[torch.Tensor]:
         """Probability vector of every decision under teacher forcing: N tensors ``[n, k_t]``."""
         return list(self.trace(choices).probs)

@@ -240,7 +240,7 @@ class Reinforce(Strategy):
 
         def draw() -> tuple[int, ...]:
             with torch.no_grad(), torch_threads(1):
-                tr = self.controller._unroll(1, generator=self._rng)
+                tr = self.controller.sample_trace(1, generator=self._rng)
             drawn["values"] = [float(tr.log_probs.sum()), float(self._entropy(tr.entropies).sum())]
             return tuple(tr.decisions[0].tolist())
 
@@ -300,17 +300,17 @@ class Reinforce(Strategy):
             self._baseline = mean_reward  # first batch: centre on itself
         baseline = self._baseline
         adv = advantages(rewards, baseline, o.advantage)
-        for _ in range(o.ppo_epochs):
+        for epoch in range(o.ppo_epochs):
             loss, entropies = self._losses(choices, old_log_probs, adv)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-            if _ == 0:
+            if epoch == 0:  # what the batch met: the policy it was scored under
                 first_loss, first_entropy = float(loss.detach()), float(entropies.detach().mean())
         for r in values:  # in completion order
             self._baseline = o.baseline_decay * self._baseline + (1 - o.baseline_decay) * r
         with torch.no_grad():
-            greedy = self.controller._unroll(1, greedy=True)
+            greedy = self.controller.greedy_trace()
         self._updates.append({
             "step": len(self._updates) + 1,
             "ids": [b["id"] for b in batch],
