@@ -5,7 +5,7 @@ shipped ``digits`` space, two trials at a time on 2 CPUs, for several seeds (the
 the strategy, the validation split and the trials' training seeds). Quick: 2 seeds x 12
 trials x 3 epochs; full: 3 seeds x 40 trials x 10 epochs (`nas search`'s defaults).
 
-Strategy options: reinforce's defaults (batch 5: 2 controller updates in 12 trials, 8 in
+Strategy options: reinforce's defaults (batch 10: 1 controller update in 12 trials, 4 in
 40); evolution's population is scaled to the budget (P = max(4, trials // 4), S = max(2,
 P // 4)), since with its default P = 20 a 12-trial run would be random search.
 
