@@ -163,10 +163,8 @@ class ReinforceOptions:
     def resolve(options: dict) -> dict:
         """The options a strategy is built with: a preset's values under those given with it."""
         name = options.get("preset")
-        if name is None:
-            return dict(options)
-        if not isinstance(name, str) or name not in PRESETS:
-            raise ConfigError(f"preset must be one of {', '.join(PRESETS)}, got {name!r}")
+        if not (isinstance(name, str) and name in PRESETS):
+            return dict(options)  # no preset; an unknown one is refused by the checks that follow
         return {**PRESETS[name], **options}
 
 
