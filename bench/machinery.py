@@ -114,6 +114,7 @@ def run(quick: bool) -> Iterator[dict]:
                            threads=_threads(), loadavg_1m=load)
     updates = 20 if quick else 100
     per = {th: controller(updates, th, max_seconds=15 if quick else 60) for th in (1, 2)}
+    defaults = _reinforce_defaults()
     for what, metric in (("update", "controller_update_ms"), ("sample", "controller_sample_ms"),
                          ("ask", "reinforce_ask_ms")):
         one, two = _ms(per[1][what]), _ms(per[2][what])
@@ -122,8 +123,8 @@ def run(quick: bool) -> Iterator[dict]:
                        mean=1000 * statistics.mean(per[1][what]), spread=one,
                        threads2_ms=two["median"], threads2_mean_ms=1000 * statistics.mean(per[2][what]),
                        threads2_spread=two, ratio=two["median"] / one["median"], ratio_of="median, 2 threads vs 1",
-                       space="digits (10 decisions)", batch_size=_reinforce_defaults().batch_size,
-                       ppo_epochs=_reinforce_defaults().ppo_epochs, loadavg_1m=c.loadavg())
+                       space="digits (10 decisions)", batch_size=defaults.batch_size,
+                       ppo_epochs=defaults.ppo_epochs, loadavg_1m=c.loadavg())
 
 
 def _reinforce_defaults():

@@ -213,12 +213,12 @@ class Reinforce(Strategy):
         )
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=o.lr,
                                           betas=(o.adam_beta1, 0.999), eps=o.adam_eps)
-        # The anchors of each unit (decision indices), for the skip penalty.
+        # The anchors of each unit (decision indices, units in order of appearance), for the skip penalty.
         units: dict = {}
         for t, d in enumerate(self.space.decisions):
             if d.kind == "anchor":
                 units.setdefault(d.unit if d.unit is not None else ("decision", t), []).append(t)
-        self._anchor_units = [ts for _, ts in sorted(units.items(), key=lambda kv: kv[1][0])]
+        self._anchor_units = list(units.values())
         self._baseline: float | None = None
         # id -> [log_prob, entropy] the proposal was sampled with (asked, not yet told).
         self._sampled: dict[int, list[float]] = {}
