@@ -91,13 +91,41 @@ class Strategy:
 
     # -- the public contract -------------------------------------------------------
 
-    def ask(self) -> Proposal:
-        """Propose one architecture; never one for which ``space.is_valid`` is False."""
-        choices = tuple(int(c) for c in self._propose())
-        proposal = Proposal(self._next_id, self.space.decode(choices), choices)
+    def ask(self, *, candidates: int = 1, rank: Callable[[str], float] | None = None) -> Proposal:
+        """Propose one architecture; never one for which ``space.is_valid`` is False.
+
+        With ``candidates`` = K > 1 and ``rank`` (architecture string -> score, higher is
+        better), the strategy draws K architectures as it would propose them and hands out
+        the one ``rank`` scores highest (the first on ties); the others are forgotten, never
+        pending. That is a zero-cost prefilter: rank K untrained candidates by a proxy, train
+        only the best (Abdelfattah et al. 2021, Sec. 5; Mellor et al. 2021, Sec. 5). ``rank``
+        must be deterministic, so that a replay of the run asks the same proposals.
+        """
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+            raise NasError(f"candidates must be a whole number of at least 1, got {candidates!r}")
+        best = None
+        for _ in range(candidates if rank is not None else 1):
+            choices = tuple(int(c) for c in self._propose())
+            drawn = self._drawn()
+            arch = self.space.decode(choices)
+            score = float(rank(arch)) if rank is not None and candidates > 1 else 0.0
+            if best is None or score > best[0]:
+                best = (score, choices, arch, drawn)
+        _, choices, arch, drawn = best
+        proposal = Proposal(self._next_id, arch, choices)
         self._next_id += 1
         self._pending[proposal.id] = proposal
+        self._accept(proposal, drawn)
         return proposal
+
+    def sample_path(self) -> tuple[int, ...]:
+        """A choice vector drawn as ``ask`` would draw it, without proposing it: no id, nothing
+        pending, nothing to tell. A one-shot search trains its shared weights on such paths,
+        so they follow the strategy's current distribution (ENAS, Pham et al. 2018, Sec. 2.2:
+        the shared weights are trained on architectures sampled from the controller's policy)."""
+        choices = tuple(int(c) for c in self._propose())
+        self._drawn()
+        return choices
 
     def tell(self, pid: int, reward: float, *, failed: bool = False) -> None:
         """Report the reward of proposal ``pid`` (higher is better).
@@ -201,6 +229,14 @@ class Strategy:
 
     def _propose(self) -> tuple[int, ...]:
         raise NotImplementedError
+
+    def _drawn(self) -> Any:
+        """What a strategy keeps about the draw ``_propose`` just made (called right after it),
+        handed to ``_accept`` if that draw becomes a proposal."""
+        return None
+
+    def _accept(self, proposal: Proposal, drawn: Any) -> None:
+        """A draw became ``proposal`` (it is pending now)."""
 
     def _check_tell(self, reward: float, failed: bool) -> None:
         """Raise before any state changes when this strategy cannot use the reward."""

@@ -222,6 +222,7 @@ class Reinforce(Strategy):
         self._baseline: float | None = None
         # id -> [log_prob, entropy] the proposal was sampled with (asked, not yet told).
         self._sampled: dict[int, list[float]] = {}
+        self._last_draw: list[float] = []
         self._batch: list[dict] = []  # told, not yet used: id, choices, reward, log_prob, entropy
         self._updates: list[dict] = []
 
@@ -243,8 +244,15 @@ class Reinforce(Strategy):
             return tuple(tr.decisions[0].tolist())
 
         choices = self._sample_valid(draw)
-        self._sampled[self._next_id] = drawn["values"]
+        self._last_draw = drawn["values"]
         return choices
+
+    def _drawn(self) -> list[float]:
+        return self._last_draw
+
+    def _accept(self, proposal: Proposal, drawn: list[float]) -> None:
+        # The behaviour log-probability PPO's ratio needs: the policy's at sampling time.
+        self._sampled[proposal.id] = drawn
 
     def _entropy(self, entropies: torch.Tensor) -> torch.Tensor:
         """Per architecture, ``[n]``: the per-decision entropies summed or averaged."""
