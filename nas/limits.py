@@ -48,6 +48,15 @@ class Limits:
     # the backward pass. 128M elements are 512 MB of float32 per image, 8x VGG-19's 16M.
     max_activations: int = 128_000_000
 
+    # -- a weight-sharing supernet (nas.oneshot.plan_supernet / check_fits) ---------------
+    # Parameters of all the shared weights of a space together: the widest option of every
+    # block type at every depth, held at once on one device with gradients and optimizer
+    # slots. 1G parameters are 4 GB of float32 weights, 12 GB with gradients and SGD momentum
+    # (16 GB with Adam). The shipped spaces' supernets: digits 730,454, zoph2017 21,085,898,
+    # cifar10 137,368,426 (its six block types at widths up to 1024 in each stage), 7x below.
+    # check_fits also refuses one that needs more than half the device's memory.
+    max_supernet_params: int = 1_000_000_000
+
     # -- search-space files (nas.space) -------------------------------------------------
     # Stages of a macro space: ResNets have 4, the shipped spaces 2 to 4.
     max_stages: int = 64

@@ -77,6 +77,26 @@ class _Unit:
     render: Callable[[Mapping[str, Any]], list[Layer]]
 
 
+@dataclass(frozen=True)
+class UnitLayout:
+    """Where one unit (a stage, or a layer of a layer-wise space) sits in a decoded
+    architecture: what ``SearchSpace.layout`` returns per unit, for code that maps a network's
+    layers back to the decisions that made them (a weight-sharing supernet keys its shared
+    weights by unit, ENAS, Pham et al. 2018).
+
+    ``values`` are the unit's field values (chosen or fixed, e.g. ``{"block": "basic",
+    "width": 32, ...}``); ``start``/``end`` the 0-based half-open range of its layers in the
+    decoded architecture's layer list (the stem's layers come first); ``sources`` the 1-based
+    units whose outputs its anchors take (its first layer's ``skip=``), in order.
+    """
+
+    label: str
+    values: Mapping[str, Any]
+    start: int
+    end: int
+    sources: tuple[int, ...] = ()
+
+
 def _render_stage(v: Mapping[str, Any]) -> list[Layer]:
     return stage_layers(v["block"], v["width"], v["repeat"], v["norm"], v["downsample"])
 
@@ -269,6 +289,16 @@ class SearchSpace:
                      f"({middle[pos]})")
         raise SpaceError(f"{shown!r} is not in space {self.name!r}: {where}")
 
+    def layout(self, choices: Sequence[int]) -> tuple[UnitLayout, ...]:
+        """Per unit of the space, where its layers lie in ``decode(choices)`` and what made them.
+
+        >>> space = SearchSpace.load("digits")
+        >>> [(u.label, u.values["block"], u.start, u.end) for u in space.layout(space.encode(
+        ...     "conv(16,3) basic(32) conv(64,3,stride=2) gap"))]
+        [('stage1', 'basic', 1, 2), ('stage2', 'conv', 2, 3)]
+        """
+        return self._layout(self._check(choices))
+
     # -- validity and sampling ----------------------------------------------------
 
     def is_valid(self, choices: Sequence[int]) -> bool:
@@ -324,6 +354,18 @@ class SearchSpace:
             out += layers
             ends.append(len(out))
         return make_arch(out + list(self._head), self._settings)
+
+    def _layout(self, choices: tuple[int, ...]) -> tuple[UnitLayout, ...]:
+        # The walk of _arch_uncached, recording each unit's range instead of building the Arch.
+        out: list[UnitLayout] = []
+        pos = self._stem_len
+        for unit in self._units:
+            values = {k: opts[0] if i is None else opts[choices[i]] for k, opts, i in unit.fields}
+            n = len(unit.render(values))
+            sources = tuple(a for a, i in unit.anchors if choices[i])
+            out.append(UnitLayout(unit.label, values, pos, pos + n, sources))
+            pos += n
+        return tuple(out)
 
     def _valid_uncached(self, choices: tuple[int, ...]) -> bool:
         arch = self._arch(choices)
