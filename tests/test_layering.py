@@ -18,6 +18,7 @@ LAYERS = [
     {"space"},
     {"strategies"},
     {"train"},
+    {"oneshot"},
     {"tune"},
     {"export"},
     {"report"},

@@ -11,7 +11,7 @@ import sys
 
 from ..errors import NasError
 
-COMMANDS = ["show", "baselines", "space", "search", "train", "export", "report"]
+COMMANDS = ["show", "baselines", "space", "search", "train", "export", "report", "proxies"]
 
 
 class _Parser(argparse.ArgumentParser):
