@@ -28,6 +28,14 @@ FLAGS = {
     "--address": ("address", str, "an existing Ray cluster to join: HOST:PORT or 'auto' "
                                   "(default: start a private local Ray)"),
     "--seed": ("seed", int, "seed of the strategy, the validation split and the trials' training"),
+    "--evaluation": ("evaluation", str, "how a proposal is scored: full (trained from scratch in a Ray trial), "
+                                        "shared (a weight-sharing supernet, ENAS) or proxy:NAME (a zero-cost proxy: "
+                                        "naswot, synflow, grad_norm, snip); shared and proxy then retrain the "
+                                        "--retrain best from scratch"),
+    "--retrain": ("retrain", int, "with --evaluation shared or proxy:NAME: proposals retrained from scratch at the "
+                                  "end; their results decide best.json"),
+    "--prefilter": ("prefilter", str, "NAME:K: each proposal is the best of K candidates by the zero-cost proxy "
+                                      "NAME (default: none)"),
 }
 
 
@@ -125,7 +133,8 @@ def run(args) -> int:
                         rebuild_strategy=args.rebuild_strategy)
     print_summary(driver)
     if not driver.finished():
-        print(f"\nstopped after {driver.done} of {driver.config.trials} trials; continue with:\n"
+        noun = "proposals" if driver.cheap else "trials"
+        print(f"\nstopped after {driver.done} of {driver.config.trials} {noun}; continue with:\n"
               f"  {resume_command(driver.config)}", file=sys.stderr)
         return 130
     return 0
@@ -144,16 +153,27 @@ class ConsoleEvents:
         if driver.finished():
             print(f"run {config.name!r} already has all {config.trials} trials", file=self.out)
             return
-        resumed = f", resuming at trial {driver.done + 1}" if driver.attempt > 1 else ""
+        resumed = f", resuming at proposal {driver.done + 1}" if driver.attempt > 1 else ""
         preset = config.strategy_options.get("preset")
         strategy = config.strategy + (f" ({preset} preset)" if preset else "")
-        print(f"search {config.name}: {config.trials} trials of {strategy} over {space.name} "
-              f"(size {space.size:.3g}) on {config.dataset}, {config.concurrency} at a time{resumed}\n"
-              f"run folder: {driver.store.root}", file=self.out, flush=True)
+        if driver.cheap:
+            how = ("shared weights (one-shot)" if driver.evaluation == "shared" else f"the {driver.proxy} proxy")
+            what = (f"{config.trials} proposals of {strategy} scored by {how}, then the best {config.retrain} "
+                    f"retrained from scratch, {config.concurrency} at a time")
+        else:
+            what = f"{config.trials} trials of {strategy}, {config.concurrency} at a time"
+        if driver.prefilter:
+            what += f", each the best of {driver.prefilter[1]} by {driver.prefilter[0]}"
+        print(f"search {config.name}: {what}, over {space.name} (size {space.size:.3g}) on {config.dataset}"
+              f"{resumed}\nrun folder: {driver.store.root}", file=self.out, flush=True)
         self.start = time.time()
 
     def recorded(self, driver, r: dict) -> None:
         print(progress_line(driver, r, time.time() - self.start), file=self.out, flush=True)
+
+    def shared_epoch(self, driver, m: dict) -> None:
+        print(f"shared weights: epoch {m['epoch']}/{m['total']} loss {m['loss']:.3f} ({m['seconds']:.1f}s) | "
+              f"elapsed {_clock(time.time() - self.start)}", file=self.out, flush=True)
 
     def warning(self, message: str) -> None:
         print(f"nas: warning: {message}", file=sys.stderr, flush=True)
@@ -168,6 +188,8 @@ def progress_line(driver, r: dict, elapsed: float) -> str:
     here = done - driver.first_done
     eta = elapsed / here * (total - done) if here else float("nan")
     best = driver.best()
+    if driver.cheap:
+        return _cheap_line(driver, r, elapsed)
     status = "ok" if r["status"] == "ok" else "FAILED"
     if r["reused"]:
         status = "reused"
@@ -185,6 +207,32 @@ def progress_line(driver, r: dict, elapsed: float) -> str:
     return line
 
 
+def _cheap_line(driver, r: dict, elapsed: float) -> str:
+    """A line of a shared or proxy search: a scored proposal, or a retrained one."""
+    status = "ok" if r["status"] == "ok" else "FAILED"
+    if r.get("evaluation", "full") == "full":
+        n, k = len(driver.retrained), len(driver.retrained) + len(driver.retrain_queue())
+        acc = f"{r['val_acc']:.3f}" if r["val_acc"] is not None else "  -  "
+        best = driver.best()
+        line = (f"[retrain {n}/{k}] {status:<7} reward {r['reward']:.3f} val {acc} {r['seconds'] or 0:6.1f}s | "
+                f"of proposal trial {r.get('retrain_of')} | best {best['reward'] if best else 0:.3f} "
+                f"elapsed {_clock(elapsed)} | {r['arch']}")
+    else:
+        done, total = driver.done, driver.config.trials
+        shown = (f"val {r['val_acc']:.3f}" if r["val_acc"] is not None
+                 else f"{driver.proxy} {r['score']:.4g}" if r.get("score") is not None else "-")
+        if r["reused"]:
+            status = "reused"
+        line = (f"[{done:>{len(str(total))}}/{total}] {status:<7} reward {r['reward']:.4g} {shown} "
+                f"{human(r['params'] or 0):>7} params {r['seconds'] or 0:6.2f}s | elapsed {_clock(elapsed)} | "
+                f"{r['arch']}")
+    if r["status"] != "ok":
+        line += f"\n      reason: {r['reason']}"
+    for warning in r.get("warnings") or ():
+        line += f"\n      warning: {warning}"
+    return line
+
+
 def _clock(seconds: float) -> str:
     if seconds != seconds:
         return "--:--"
@@ -194,14 +242,35 @@ def _clock(seconds: float) -> str:
 
 
 def print_summary(driver) -> None:
-    ok = sorted((r for r in driver.records if r["status"] == "ok"), key=lambda r: -r["reward"])
-    failed = sum(r["status"] != "ok" for r in driver.records)
-    print(f"\n{driver.done} trials ({failed} failed, {sum(bool(r['reused']) for r in driver.records)} reused) "
+    searched = [r for r in driver.records if driver._searched(r)]
+    failed = sum(r["status"] != "ok" for r in searched)
+    noun = "proposals" if driver.cheap else "trials"
+    print(f"\n{driver.done} {noun} ({failed} failed, {sum(bool(r['reused']) for r in searched)} reused) "
           f"in {driver.store.root}")
+    if driver.cheap:
+        scored = "shared-weight val_acc" if driver.evaluation == "shared" else f"{driver.proxy} score"
+        print(f"{len(driver.retrained)} of the best by {scored} retrained from scratch:")
+    ok = sorted((r for r in driver.records if r["status"] == "ok" and r.get("evaluation", "full") == "full"),
+                key=lambda r: -r["reward"])
     if not ok:
         print("no trial finished successfully")
         return
-    rows = [[str(r["trial"]), f"{r['reward']:.4f}", f"{r['val_acc']:.4f}", human(r["params"]), human(r["macs"]),
-             r["arch"]] for r in ok[:5]]
-    print(table(rows, ["trial", "reward", "val_acc", "params", "MACs", "architecture"], right={0, 1, 2, 3, 4}))
+    if driver.cheap:
+        by_trial = {r["trial"]: r for r in driver.records}
+        rows = [[str(r["trial"]), f"{r['reward']:.4f}", f"{r['val_acc']:.4f}",
+                 _cheap_value(by_trial.get(r.get("retrain_of"))), human(r["params"]), human(r["macs"]), r["arch"]]
+                for r in ok[:5]]
+        print(table(rows, ["trial", "reward", "val_acc", "scored", "params", "MACs", "architecture"],
+                    right={0, 1, 2, 3, 4, 5}))
+    else:
+        rows = [[str(r["trial"]), f"{r['reward']:.4f}", f"{r['val_acc']:.4f}", human(r["params"]), human(r["macs"]),
+                 r["arch"]] for r in ok[:5]]
+        print(table(rows, ["trial", "reward", "val_acc", "params", "MACs", "architecture"], right={0, 1, 2, 3, 4}))
     print(f"\nbest: {driver.best()['arch']}\n      ({driver.store.best_path})")  # what best.json holds
+
+
+def _cheap_value(r: dict | None) -> str:
+    """What the search scored a retrained proposal at: shared-weight accuracy or proxy score."""
+    if r is None:
+        return "-"
+    return f"{r['val_acc']:.4f}" if r.get("val_acc") is not None else f"{r.get('score', float('nan')):.4g}"

@@ -20,13 +20,17 @@ def canonical(arch: str) -> str:
 
 
 def leaderboard(trials: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Ok trials, one per distinct architecture (its best-reward trial), best reward first.
+    """Ok trials trained from scratch, one per distinct architecture (its best-reward trial),
+    best reward first.
 
     Ties go to the earlier trial. Each row is the trial record plus ``rank`` (1-based).
+    Proposals a shared or proxy search scored without training (``evaluation`` other than
+    "full") are left out: their rewards are not accuracies of trained networks (a proxy's is
+    not even on the same scale), and the search retrains its best ones, which rank here.
     """
     best: dict[str, dict[str, Any]] = {}
     for t in trials:
-        if t.get("status") != "ok" or not finite_number(t.get("reward")):
+        if t.get("status") != "ok" or not finite_number(t.get("reward")) or t.get("evaluation", "full") != "full":
             continue
         key = canonical(t["arch"])
         old = best.get(key)

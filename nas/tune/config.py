@@ -44,6 +44,16 @@ class SearchConfig:
     reuse: bool = True  # an architecture already evaluated in this run is not trained again
     max_failures: int = 1  # Ray retries of a trial whose worker died
     reuse_actors: bool = True  # keep trial actors alive between trials (cuts per-trial start-up)
+    # How a proposal is scored: "full" trains it from scratch in a Ray trial (Zoph & Le 2017);
+    # "shared" by a weight-sharing supernet (ENAS, Pham et al. 2018), "proxy:NAME" by a
+    # zero-cost proxy (nas.oneshot.proxies), both in the driver's process. The last two then
+    # retrain the ``retrain`` best proposals from scratch, and those results decide best.json.
+    evaluation: str = "full"
+    retrain: int = 3
+    shared: dict = field(default_factory=dict)  # SharedConfig overrides (nas.oneshot.shared)
+    # "NAME:K": each proposal is the best of K candidates by the zero-cost proxy NAME.
+    prefilter: str | None = None
+    proxy_batch_size: int = 64  # images of the one minibatch a proxy sees
 
     @classmethod
     def fields(cls) -> dict[str, Any]:
@@ -73,9 +83,54 @@ class SearchConfig:
         need(self.asha_grace >= 1 and self.asha_reduction >= 2, "asha_grace must be >= 1 and asha_reduction >= 2")
         need(self.max_failures >= 0, "max_failures must be 0 or more")
         need(self.seed >= 0, f"seed must be 0 or more, got {self.seed}")
+        need(self.retrain >= 1, f"retrain must be at least 1, got {self.retrain}")
+        need(2 <= self.proxy_batch_size <= 4096, f"proxy_batch_size must be 2 to 4096, got {self.proxy_batch_size}")
+        try:
+            evaluation_mode(self.evaluation)
+            if self.prefilter is not None:
+                prefilter_spec(self.prefilter)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
+        if evaluation_mode(self.evaluation)[0] == "shared":
+            from ..oneshot.shared import SharedConfig
+
+            try:
+                SharedConfig.from_dict(self.shared)
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def evaluation_mode(text: str) -> tuple[str, str | None]:
+    """``("full", None)``, ``("shared", None)`` or ``("proxy", NAME)`` from an ``evaluation``
+    setting; ConfigError (one line, with a did-you-mean) for anything else."""
+    if text in ("full", "shared"):
+        return text, None
+    if isinstance(text, str) and text.startswith("proxy:"):
+        from ..oneshot.proxies import PROXIES
+
+        name = text.split(":", 1)[1]
+        PROXIES.get(name)  # an unknown proxy: ConfigError naming it, with a suggestion
+        return "proxy", name
+    raise ConfigError(f"evaluation must be full, shared or proxy:NAME (a zero-cost proxy), got {text!r}")
+
+
+def prefilter_spec(text: str) -> tuple[str, int]:
+    """``(proxy, K)`` from a ``prefilter`` setting ``NAME:K`` or ``NAME`` (K = 10), with K at
+    most :data:`MAX_CANDIDATES`."""
+    from ..oneshot.proxies import parse_proxy_spec
+
+    name, k = parse_proxy_spec(text)
+    if k > MAX_CANDIDATES:
+        raise ConfigError(f"prefilter {text!r}: at most {MAX_CANDIDATES:,} candidates per proposal (each is built and "
+                          f"scored, tens of milliseconds apiece), got {k:,}")
+    return name, k
+
+
+# Candidates a prefilter ranks per proposal: 10,000 cost minutes of proxy scoring per trial.
+MAX_CANDIDATES = 10_000
 
 
 def load_yaml_config(path: str | Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from ..space import SearchSpace
 from ..strategies import Proposal
 from ..train import TrainConfig, data
 from .cluster import check_resources, start_ray, stop_ray
-from .config import SearchConfig
+from .config import SearchConfig, evaluation_mode, prefilter_spec
 from .reward import RewardConfig, compute_reward, window_max
 from .runs import check_resumable, claim, default_name, resolve, resume_command
 from .runstore import RunStore
@@ -43,6 +43,10 @@ class SearchEvents:
     def recorded(self, driver: "SearchDriver", record: dict[str, Any]) -> None:
         """A trial was recorded (trials.jsonl, best.json and the strategy state are written)."""
 
+    def shared_epoch(self, driver: "SearchDriver", metrics: dict[str, Any]) -> None:
+        """A one-shot search trained its shared weights for an epoch (``metrics``: epoch,
+        total, loss, seconds) and checkpointed them."""
+
     def warning(self, message: str) -> None:
         warnings.warn(message, stacklevel=2)
 
@@ -58,7 +62,7 @@ class SearchDriver:
     """
 
     def __init__(self, config: SearchConfig, space: SearchSpace, store: RunStore, *, attempt: int = 1,
-                 events: SearchEvents | None = None, rebuild_strategy: bool = False):
+                 events: SearchEvents | None = None, rebuild_strategy: bool = False, splits=None):
         self.config = config
         self.space = space
         self.store = store
@@ -67,14 +71,22 @@ class SearchDriver:
         self.reward_config = RewardConfig.from_dict(config.reward)
         self.train_config = TrainConfig.from_dict({"epochs": config.epochs, **config.train})
         self.strategy = strategies.get(config.strategy, space, seed=config.seed, **config.strategy_options)
+        # "full": every proposal is a Ray trial. "shared" / "proxy": proposals are scored in this
+        # process (their records say so), then the best are retrained in Ray trials (records
+        # with evaluation "full" and retrain_of), which alone decide best.json.
+        self.evaluation, self.proxy = evaluation_mode(config.evaluation)
+        self.prefilter = prefilter_spec(config.prefilter) if config.prefilter else None
+        self._proxy_scores: dict[tuple[str, str], float] = {}
+        self.splits = splits  # the dataset: what zero-cost proxies score on
         self.records: list[dict[str, Any]] = store.read_trials()
-        self.by_proposal = {r["proposal"]: r for r in self.records}
+        self.by_proposal = {r["proposal"]: r for r in self.records if self._searched(r)}
         self.by_arch: dict[str, dict[str, Any]] = {}
         for r in self.records:
             self._remember(r)
         self.live: dict[str, Proposal] = {}
+        self.live_retrain: dict[str, dict[str, Any]] = {}  # Ray trial id -> the search record it retrains
         self.requeue: list[Proposal] = []
-        self.first_done = len(self.records)  # for the ETA: trials finished in this attempt
+        self.first_done = self.done  # for the ETA: proposals evaluated in this attempt
         if rebuild_strategy:
             self._replay()
         else:
@@ -89,13 +101,14 @@ class SearchDriver:
 
     @classmethod
     def resume(cls, config: SearchConfig, space: SearchSpace, store: RunStore, *,
-               events: SearchEvents | None = None, rebuild_strategy: bool = False) -> SearchDriver:
+               events: SearchEvents | None = None, rebuild_strategy: bool = False, splits=None) -> SearchDriver:
         """The driver of an existing run, as ``--resume`` opens it. Only once every check has
         passed is a torn last record (a kill mid-write) set aside, and said: a refused resume
         changes nothing."""
         attempt = 1 + max((int(p.name.split("-")[-1]) for p in store.ray_dir.glob("attempt-*")
                            if p.name.split("-")[-1].isdigit()), default=0)
-        driver = cls(config, space, store, attempt=attempt, events=events, rebuild_strategy=rebuild_strategy)
+        driver = cls(config, space, store, attempt=attempt, events=events, rebuild_strategy=rebuild_strategy,
+                     splits=splits)
         torn = store.set_aside_torn_tail()
         if torn:
             driver.events.warning(f"{store.trials_path}: set aside a torn last line ({torn} bytes, a write cut off "
@@ -104,7 +117,7 @@ class SearchDriver:
 
     # -- the strategy's state ------------------------------------------------------------
     def _rebuild_hint(self, what: str) -> ConfigError:
-        return ConfigError(f"{what}; the run has {self.done} recorded trials and nothing was changed. To go on, "
+        return ConfigError(f"{what}; the run has {len(self.records)} recorded trials and nothing was changed. To go on, "
                            f"add --rebuild-strategy: it replays the recorded trials into a fresh {self.config.strategy} "
                            "strategy (the old file is kept beside it)")
 
@@ -132,8 +145,9 @@ class SearchDriver:
         reused architecture is told at its ask). The strategy is deterministic from its seed,
         so every re-asked proposal must give the architecture recorded for it; if one does
         not, the replay is not this run and is refused before anything is changed."""
-        concurrency, in_flight = self.config.concurrency, 0
-        last = max((r["proposal"] for r in self.records), default=-1)
+        concurrency, in_flight = self.concurrency, 0
+        searched = [r for r in self.records if self._searched(r)]
+        last = max((r["proposal"] for r in searched), default=-1)
 
         def asked() -> int:
             return len(self.strategy.history) + len(self.strategy.pending)
@@ -141,7 +155,7 @@ class SearchDriver:
         def fill(need: int) -> None:  # ask up to proposal ``need``, and while slots are free
             nonlocal in_flight
             while asked() <= last and (asked() <= need or in_flight < concurrency):
-                p = self.strategy.ask()
+                p = self._strategy_ask()
                 rec = self.by_proposal.get(p.id)
                 if rec is not None and rec["arch"] != p.arch:
                     raise ConfigError(
@@ -153,7 +167,7 @@ class SearchDriver:
                 else:
                     in_flight += 1
 
-        for rec in self.records:
+        for rec in searched:
             fill(rec["proposal"])
             if rec.get("reused") is None:
                 self._tell(rec)
@@ -161,7 +175,7 @@ class SearchDriver:
         aside = self.store.set_aside_state()
         self.store.save_state(self.strategy.state_dict())
         kept = f"; the old one is kept as {aside.name}" if aside else ""
-        self.events.info(f"rebuilt {self.store.state_path} from {self.done} recorded trials{kept}")
+        self.events.info(f"rebuilt {self.store.state_path} from {self.done} recorded proposals{kept}")
 
     def _tell(self, rec: dict[str, Any]) -> None:
         """Tell the strategy a recorded trial's reward; a failure unless its status is ok."""
@@ -181,15 +195,53 @@ class SearchDriver:
 
     # -- budget --------------------------------------------------------------------------
     @property
+    def cheap(self) -> bool:
+        """Proposals are scored in this process (shared weights or a proxy), not trained."""
+        return self.evaluation != "full"
+
+    @property
+    def concurrency(self) -> int:
+        """Proposals in flight at once: the Ray trials' concurrency, or 1 when scored here."""
+        return 1 if self.cheap else self.config.concurrency
+
+    def _searched(self, record: dict[str, Any]) -> bool:
+        """Whether a record is one of the strategy's proposals (not a retraining of one)."""
+        return not (self.cheap and record.get("evaluation", "full") == "full")
+
+    @property
     def done(self) -> int:
-        return len(self.records)
+        """Proposals evaluated (the budget ``trials`` counts them)."""
+        return sum(1 for r in self.records if self._searched(r))
+
+    @property
+    def retrained(self) -> list[dict[str, Any]]:
+        """Records of proposals retrained from scratch after a shared or proxy search."""
+        return [r for r in self.records if not self._searched(r)] if self.cheap else []
 
     @property
     def remaining(self) -> int:
         return max(0, self.config.trials - self.done - len(self.live))
 
-    def finished(self) -> bool:
+    def searched(self) -> bool:
+        """Every proposal of the budget is evaluated."""
         return self.done >= self.config.trials
+
+    def finished(self) -> bool:
+        return self.searched() and not self.retrain_queue()
+
+    def retrain_queue(self) -> list[dict[str, Any]]:
+        """Search records still to retrain: the ``retrain`` best distinct architectures by
+        their shared or proxy reward (the earlier on ties) not yet retrained; [] unless cheap."""
+        if not self.cheap:
+            return []
+        ranked, seen = [], set()
+        for r in sorted((r for r in self.records if self._searched(r) and r["status"] == "ok"),
+                        key=lambda r: (-r["reward"], r["trial"])):
+            if r["arch"] not in seen:
+                seen.add(r["arch"])
+                ranked.append(r)
+        done = {r["arch"] for r in self.retrained}
+        return [r for r in ranked[:self.config.retrain] if r["arch"] not in done]
 
     # -- choosing the next trial -----------------------------------------------------------
     def _ask(self) -> Proposal | None:
@@ -199,7 +251,7 @@ class SearchDriver:
                 return self.requeue.pop(0)
             if self.remaining <= 0:
                 return None
-            p = self.strategy.ask()
+            p = self._strategy_ask()
             rec = self.by_proposal.get(p.id)
             if rec is not None:  # re-asked after a resume: already recorded
                 if rec["arch"] != p.arch:
@@ -209,7 +261,8 @@ class SearchDriver:
                         "--rebuild-strategy to rebuild the strategy from the records")
                 self._tell(rec)
                 continue
-            cached = self.by_arch.get(p.arch) if self.config.reuse else None
+            # Shared weights change between rounds: a proposal seen before is scored again.
+            cached = self.by_arch.get(p.arch) if self.config.reuse and self.evaluation != "shared" else None
             if cached is not None:  # evaluated earlier in this run: reuse, don't train again
                 self._record(p, dict(cached, seconds=0.0), reused_from=cached["trial"])
                 continue
@@ -220,13 +273,48 @@ class SearchDriver:
             return p
         raise NasError("the strategy keeps proposing architectures this run has already evaluated")
 
+    def _strategy_ask(self) -> Proposal:
+        """The strategy's next proposal, prefiltered by a zero-cost proxy when configured."""
+        if self.prefilter is None:
+            return self.strategy.ask()
+        name, k = self.prefilter
+        return self.strategy.ask(candidates=k, rank=lambda arch: self.proxy_score(name, arch))
+
+    def proxy_score(self, name: str, arch: str) -> float:
+        """Zero-cost proxy ``name`` of ``arch`` at initialization, on one fixed training
+        minibatch; deterministic in (run seed, arch), so a replay ranks alike. Cached."""
+        key = (name, arch)
+        if key not in self._proxy_scores:
+            from ..oneshot.proxies import score_arch
+
+            if self.splits is None:
+                raise NasError("scoring by a zero-cost proxy needs the dataset: give the driver splits=")
+            self._proxy_scores[key] = score_arch(name, arch, self.splits, batch_size=self.config.proxy_batch_size,
+                                                 seed=self.config.seed)
+        return self._proxy_scores[key]
+
     def next_config(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.cheap:
+            return self._next_retrain(trial_id)
         if self.remaining <= 0 and not self.requeue:
             return "FINISHED" if not self.live else None
         p = self._ask()
         if p is None:
             return "FINISHED" if not self.live else None
         self.live[trial_id] = p
+        return self._trial_config(p)
+
+    def _next_retrain(self, trial_id: str) -> dict[str, Any] | str | None:
+        """After a shared or proxy search: the next best proposal to retrain from scratch."""
+        busy = {r["arch"] for r in self.live_retrain.values()}
+        todo = [r for r in self.retrain_queue() if r["arch"] not in busy] if self.searched() else []
+        if not todo:
+            return "FINISHED" if not self.live_retrain else None
+        rec = todo[0]
+        self.live_retrain[trial_id] = rec
+        return self._trial_config(Proposal(rec["proposal"], rec["arch"], ()))
+
+    def _trial_config(self, p: Proposal) -> dict[str, Any]:
         seed = self.train_config.seed + self.config.seed * 100_003 + p.id
         train = dict(self.train_config.to_dict(), seed=seed, threads=max(1, int(self.config.cpus_per_trial)))
         return {"arch": p.arch, "proposal": p.id, "train": train, "report_every_epoch": self.config.asha}
@@ -246,7 +334,10 @@ class SearchDriver:
 
     # -- recording -----------------------------------------------------------------------
     def complete(self, trial_id: str, result: dict[str, Any] | None, error: bool = False) -> dict[str, Any] | None:
+        retrain_of = self.live_retrain.pop(trial_id, None)
         p = self.live.pop(trial_id, None)
+        if retrain_of is not None:
+            p = Proposal(retrain_of["proposal"], retrain_of["arch"], ())
         if p is None:
             return None
         result = dict(result or {})
@@ -275,11 +366,41 @@ class SearchDriver:
             "gpu_ids": result.get("gpu_ids", []),
             "warnings": list(result.get("warnings") or []),
         }
+        if retrain_of is not None:
+            rec.update(evaluation="full", retrain_of=retrain_of["trial"])
         return self._record(p, rec)
 
+    def record_score(self, p: Proposal, accuracy: float | None, *, score: float | None = None,
+                     seconds: float, failed_reason: str | None = None) -> dict[str, Any]:
+        """Record a proposal scored in this process: by the shared weights (``accuracy``, its
+        reward as a one-epoch validation curve) or by a proxy (``score``, the reward as is)."""
+        if failed_reason is not None:
+            rec = self._failed(failed_reason)
+        else:
+            params, macs = self._cost(p)
+            if self.evaluation == "shared":
+                reward = compute_reward(self.reward_config, [accuracy], params, macs, False)
+            else:
+                reward = float(score)
+            rec = {"reward": reward, "val_acc": accuracy, "val_accs": [] if accuracy is None else [accuracy],
+                   "params": params, "macs": macs, "status": "ok", "reason": None, "seconds": seconds,
+                   "epochs": 0}
+        rec["evaluation"] = self.config.evaluation
+        if score is not None:
+            rec["score"] = score
+        return self._record(p, rec)
+
+    def _cost(self, p: Proposal) -> tuple[int, int]:
+        try:
+            return self.space.cost(p.choices)
+        except NasError:
+            s = check_size(p.arch, self.space.input_shape, self.space.num_classes)
+            return s.params, s.macs
+
     def _record(self, p: Proposal, rec: dict[str, Any], reused_from: int | None = None) -> dict[str, Any]:
+        searched = rec.get("evaluation", "full") != "full" or not self.cheap
         record = {
-            "trial": self.done + 1,
+            "trial": len(self.records) + 1,
             "proposal": p.id,
             "arch": p.arch,
             "reward": rec["reward"],
@@ -300,23 +421,34 @@ class SearchDriver:
             "started_at": rec.get("started_at") if reused_from is None else None,
             "finished_at": utc_now(),
             "warnings": rec.get("warnings", []) if reused_from is None else [],
+            "evaluation": rec.get("evaluation", "full"),
         }
+        for key in ("retrain_of", "score"):
+            if key in rec:
+                record[key] = rec[key]
+        if searched and self.prefilter is not None and reused_from is None:
+            name, k = self.prefilter
+            record["prefilter"] = {"proxy": name, "candidates": k, "score": self._proxy_scores.get((name, p.arch))}
         # Durable state first, in this order: the trial record (the source of truth), best.json,
         # the strategy's state. A failure here propagates and stops the search (see
         # StrategySearcher); resume repairs whatever came after the record.
         self.store.append_trial(record)
         self.records.append(record)
-        self.by_proposal[p.id] = record
-        self._remember(record)
         self._write_best()
-        # ASHA's early stop is a verdict of this search, not a failure: the strategy gets the
-        # reward of the epochs the trial ran (lower, as its accuracy had not caught up).
-        self._tell(record)
-        self.store.save_state(self.strategy.state_dict())
+        if searched:
+            self.by_proposal[p.id] = record
+            self._remember(record)
+            # ASHA's early stop is a verdict of this search, not a failure: the strategy gets the
+            # reward of the epochs the trial ran (lower, as its accuracy had not caught up).
+            self._tell(record)
+            self.store.save_state(self.strategy.state_dict())
         # Side outputs only then: each failure is one warning, and the search goes on.
         self.side("TensorBoard logging", self.controller_log.log_new, getattr(self.strategy, "updates", []))
         self.side("progress output", self.events.recorded, self, record)
         return record
+
+    def events_shared_epoch(self, metrics: dict[str, Any]) -> None:
+        self.side("progress output", getattr(self.events, "shared_epoch", lambda *a: None), self, metrics)
 
     def _write_best(self) -> None:
         """best.json names the best ok trial of trials.jsonl; rewritten only when that changes."""
@@ -339,11 +471,12 @@ class SearchDriver:
 
     def _remember(self, record: dict[str, Any]) -> None:
         """An architecture counts as evaluated (for reuse) once it trained to the end."""
-        if record["status"] == "ok" and not record.get("stopped_early"):
+        if record["status"] == "ok" and not record.get("stopped_early") and self._searched(record):
             self.by_arch.setdefault(record["arch"], record)
 
     def best(self) -> dict[str, Any] | None:
-        ok = [r for r in self.records if r["status"] == "ok"]
+        """The best ok record trained from scratch (in a shared or proxy search: retrained)."""
+        ok = [r for r in self.records if r["status"] == "ok" and r.get("evaluation", "full") == "full"]
         return max(ok, key=lambda r: (r["reward"], -r["trial"])) if ok else None
 
 
@@ -380,6 +513,12 @@ def run_search(config: SearchConfig, *, resume: bool = False, events: SearchEven
                 events.started(driver)
                 if not driver.finished():
                     try:
+                        if driver.cheap and not driver.searched():
+                            from .inprocess import evaluate_in_process
+
+                            # Scored here, on the cores the trials would have had.
+                            with torch_threads(max(1, int(config.concurrency * config.cpus_per_trial))):
+                                evaluate_in_process(driver, splits)
                         _tune(driver, splits, trainable)
                     finally:
                         driver.side("TensorBoard logging", driver.controller_log.close)
@@ -402,10 +541,10 @@ def _open(config: SearchConfig, space: SearchSpace, store: RunStore, splits, *, 
     if not resume:
         store.write_config({"search": config.to_dict(), "space_file": str(space.path), "space_hash": space.hash,
                             "dataset": splits.meta, "created": utc_now()}, Path(space.path).read_bytes())
-        driver = SearchDriver(config, space, store, events=events)
+        driver = SearchDriver(config, space, store, events=events, splits=splits)
         store.save_state(driver.strategy.state_dict())  # from now on a missing strategy.pt is an error
         return driver
-    return SearchDriver.resume(config, space, store, events=events, rebuild_strategy=rebuild_strategy)
+    return SearchDriver.resume(config, space, store, events=events, rebuild_strategy=rebuild_strategy, splits=splits)
 
 
 def _tune(driver: SearchDriver, splits, trainable: Callable) -> None:

@@ -235,6 +235,11 @@ class RunStore:
     def ray_dir(self) -> Path:
         return self.root / "ray"
 
+    @property
+    def supernet_path(self) -> Path:
+        """The shared weights of a one-shot search with their optimizer and data order."""
+        return self.root / "supernet.pt"
+
     def exists(self) -> bool:
         return self.config_path.exists()
 
@@ -316,23 +321,33 @@ class RunStore:
     def load_state(self) -> dict[str, Any] | None:
         """strategy.pt, or None when there is none; a file that is not a plain-data state
         (cut short, garbage, or pickled objects) is one ConfigError naming it."""
-        if not self.state_path.exists():
+        return self._load_plain(self.state_path, "a strategy state")
+
+    def save_supernet(self, state: dict[str, Any]) -> None:
+        atomic_torch_save(state, self.supernet_path)
+
+    def load_supernet(self) -> dict[str, Any] | None:
+        """supernet.pt, or None when there is none; a damaged one is one ConfigError naming it."""
+        return self._load_plain(self.supernet_path, "a shared-weight checkpoint")
+
+    def _load_plain(self, state_path: Path, what: str) -> dict[str, Any] | None:
+        if not state_path.exists():
             return None
         try:
             # weights_only: never unpickle arbitrary objects from a file on disk. torch's own
             # warnings about a foreign file would only add a second message to ours.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                state = torch.load(self.state_path, weights_only=True)
+                state = torch.load(state_path, weights_only=True)
         except pickle.UnpicklingError:
             # torch's own message suggests weights_only=False: never, for a file anyone could have put here
-            raise ConfigError(f"{self.state_path}: damaged or not a strategy state: not plain data and tensors "
+            raise ConfigError(f"{state_path}: damaged or not {what}: not plain data and tensors "
                               "(refused, as objects in it could run code when loaded)") from None
         except Exception as e:  # noqa: BLE001  (torch raises RuntimeError, EOFError, OSError, zip errors...)
-            raise ConfigError(f"{self.state_path}: damaged or not a strategy state ({type(e).__name__}"
+            raise ConfigError(f"{state_path}: damaged or not {what} ({type(e).__name__}"
                               f"{': ' + first_line(e, 120) if first_line(e) else ''})") from None
         if not isinstance(state, dict):
-            raise ConfigError(f"{self.state_path}: not a strategy state (a {type(state).__name__})")
+            raise ConfigError(f"{state_path}: not {what} (a {type(state).__name__})")
         return state
 
     def set_aside_state(self) -> Path | None:
