@@ -30,11 +30,13 @@ from bench import _common as c  # noqa: E402
 BENCHMARKS = {
     "search_synthetic": "bench.search_synthetic",
     "search_scale": "bench.search_scale",  # its own 2 worker processes, synthetic rewards (no Ray)
+    "oneshot_rank": "bench.oneshot_rank",  # its own 2 worker processes and in-process supernet (no Ray)
     "machinery": "bench.machinery",
     "trainer_overhead": "bench.trainer_overhead",
     "attach": "bench.attach",  # before the in-process Ray of the next ones exists: its searches are subprocesses
     "trial_overhead": "bench.trial_overhead",
     "search_digits": "bench.search_digits",
+    "oneshot_cost": "bench.oneshot_cost",
     "gpu": "bench.gpu",
     "fuzz": "bench.fuzz",
 }
