@@ -200,11 +200,13 @@ def progress_line(driver, r: dict, elapsed: float) -> str:
             f"{human(r['params'] or 0):>7} params {human(r['macs'] or 0):>7} MACs {r['seconds'] or 0:6.1f}s | "
             f"running {len(driver.live)} best {best['reward'] if best else 0:.3f} "
             f"elapsed {_clock(elapsed)} ETA {_clock(eta)} | {r['arch']}")
-    if r["status"] != "ok":
-        line += f"\n      reason: {r['reason']}"
-    for warning in r.get("warnings") or ():
-        line += f"\n      warning: {warning}"
-    return line
+    return line + _details(r)
+
+
+def _details(r: dict) -> str:
+    """A record's failure reason and training warnings, each on a line of its own."""
+    out = f"\n      reason: {r['reason']}" if r["status"] != "ok" else ""
+    return out + "".join(f"\n      warning: {w}" for w in r.get("warnings") or ())
 
 
 def _cheap_line(driver, r: dict, elapsed: float) -> str:
@@ -226,11 +228,7 @@ def _cheap_line(driver, r: dict, elapsed: float) -> str:
         line = (f"[{done:>{len(str(total))}}/{total}] {status:<7} reward {r['reward']:.4g} {shown} "
                 f"{human(r['params'] or 0):>7} params {r['seconds'] or 0:6.2f}s | elapsed {_clock(elapsed)} | "
                 f"{r['arch']}")
-    if r["status"] != "ok":
-        line += f"\n      reason: {r['reason']}"
-    for warning in r.get("warnings") or ():
-        line += f"\n      warning: {warning}"
-    return line
+    return line + _details(r)
 
 
 def _clock(seconds: float) -> str:
