@@ -330,7 +330,8 @@ class SearchDriver:
     def _failed(self, reason: str) -> dict[str, Any]:
         reward = compute_reward(self.reward_config, [], 0, 0, True)
         return {"reward": reward, "val_acc": None, "val_accs": [], "params": None, "macs": None,
-                "status": "failed", "reason": reason, "seconds": 0.0, "epochs": 0}
+                "status": "failed", "reason": reason, "seconds": 0.0, "epochs": 0,
+                "evaluation": self.config.evaluation}  # a proposal of the search, however it is scored
 
     # -- recording -----------------------------------------------------------------------
     def complete(self, trial_id: str, result: dict[str, Any] | None, error: bool = False) -> dict[str, Any] | None:
@@ -377,7 +378,7 @@ class SearchDriver:
         if failed_reason is not None:
             rec = self._failed(failed_reason)
         else:
-            params, macs = self._cost(p)
+            params, macs = self.space.cost(p.choices)  # a proposal is valid in its space: it can be counted
             if self.evaluation == "shared":
                 reward = compute_reward(self.reward_config, [accuracy], params, macs, False)
             else:
@@ -390,15 +391,8 @@ class SearchDriver:
             rec["score"] = score
         return self._record(p, rec)
 
-    def _cost(self, p: Proposal) -> tuple[int, int]:
-        try:
-            return self.space.cost(p.choices)
-        except NasError:
-            s = check_size(p.arch, self.space.input_shape, self.space.num_classes)
-            return s.params, s.macs
-
     def _record(self, p: Proposal, rec: dict[str, Any], reused_from: int | None = None) -> dict[str, Any]:
-        searched = rec.get("evaluation", "full") != "full" or not self.cheap
+        searched = self._searched(rec)
         record = {
             "trial": len(self.records) + 1,
             "proposal": p.id,

@@ -172,3 +172,14 @@ def test_records_of_a_finished_cheap_run_read_back(tmp_path, search_digits):
     _retrain_all(driver)
     snap = RunStore(driver.store.root).snapshot()
     assert [r["evaluation"] for r in snap.trials] == ["proxy:grad_norm"] * 4 + ["full"]
+
+
+def test_a_proposal_refused_as_too_large_counts_as_scored(tmp_path, search_digits, monkeypatch):
+    """Refused before scoring, it is a failed proposal of the search (told to the strategy),
+    not a retraining."""
+    driver = _driver(tmp_path, search_digits, trials=3, strategy="random", evaluation="proxy:snip", retrain=1)
+    monkeypatch.setattr(driver, "_too_large", lambda arch: "refused before training: too large")
+    evaluate_in_process(driver, search_digits)
+    recs = driver.store.read_trials()
+    assert [(r["status"], r["evaluation"]) for r in recs] == [("failed", "proxy:snip")] * 3
+    assert driver.done == 3 and len(driver.strategy.history) == 3 and not driver.strategy.pending
