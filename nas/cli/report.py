@@ -1,4 +1,4 @@
-"""``nas report RUN``: leaderboard (terminal, CSV, Markdown) and plots of a run."""
+"""``nas report RUN``: leaderboard (terminal, CSV, Markdown), Pareto fronts and plots of a run."""
 from __future__ import annotations
 
 import sys
@@ -7,8 +7,10 @@ from ._util import human, positive_int, table
 
 
 def add_parser(sub):
-    p = sub.add_parser("report", help="leaderboard and plots of a run (works while it is still running)",
-                       description="Print the leaderboard of a run and write leaderboard.csv/.md, rewards.png, "
+    p = sub.add_parser("report", help="leaderboard, Pareto fronts and plots of a run (works while it is still running)",
+                       description="Print the leaderboard and the Pareto fronts of a run and write "
+                                   "leaderboard.csv/.md, pareto.md/.csv (fronts of val accuracy against params, MACs "
+                                   "and latency, their hypervolumes, baselines as reference points), rewards.png, "
                                    "pareto.png and controller.png (when the strategy recorded its updates).")
     p.add_argument("run", metavar="RUN", help="run folder, or a run name under --runs-dir")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN/report)")
@@ -40,6 +42,10 @@ def run(args) -> int:
         print()
         print(table(rows, ["rank", "trial", "reward", "val_acc", "params", "MACs", "architecture"],
                     right={0, 1, 2, 3, 4, 5}))
+    if result.fronts:
+        print()
+        for front in result.fronts:
+            print(front.summary())
     print(f"\nwrote {', '.join(p.name for p in result.files)} to {result.out_dir}")
     for note in result.notes:
         print(f"  ({note})")

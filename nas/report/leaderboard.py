@@ -1,9 +1,8 @@
-"""The leaderboard of a run (one row per distinct architecture, best reward first) and the
-Pareto front of accuracy against cost; pure functions of trial records."""
+"""The leaderboard of a run: one row per distinct architecture, best reward first; a pure
+function of trial records."""
 from __future__ import annotations
 
-import math
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from .._util import finite_number
 from ..errors import NasError
@@ -38,27 +37,3 @@ def leaderboard(trials: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             best[key] = dict(t)
     rows = sorted(best.values(), key=lambda r: (-r["reward"], r["trial"]))
     return [dict(r, rank=i) for i, r in enumerate(rows, start=1)]
-
-
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the non-dominated ``(cost, accuracy)`` points, by increasing cost.
-
-    Lower cost and higher accuracy are better; a point is dominated when another is at least
-    as good in both and better in one. Identical points do not dominate each other, so all
-    copies of a front point are on the front. Points with a non-finite coordinate are ignored.
-
-    >>> pareto_front([(10, 0.9), (5, 0.8), (20, 0.85), (5, 0.7)])
-    [1, 0]
-    """
-    order = sorted((i for i, (c, a) in enumerate(points) if finite_number(c) and finite_number(a)),
-                   key=lambda i: (points[i][0], -points[i][1], i))
-    front: list[int] = []
-    best = -math.inf
-    for i in order:
-        c, a = points[i]
-        if a > best:
-            front.append(i)
-            best = a
-        elif front and (c, a) == tuple(points[front[-1]]):
-            front.append(i)
-    return front

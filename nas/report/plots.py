@@ -1,5 +1,6 @@
 """The report's plots: reward per trial with the controller's baseline and entropy, accuracy
-against params and MACs with the Pareto front, the controller's choice distributions.
+against params, MACs and latency with the Pareto front and the baselines, the controller's
+choice distributions.
 matplotlib's object API on Agg canvases: no pyplot state, no GUI backend, safe anywhere."""
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .._util import finite_number
-from .leaderboard import pareto_front
+from .fronts import BaselinePoint, Front, usable_cost
 
 
 def _figure(width: float, height: float):
@@ -68,37 +69,63 @@ def plot_rewards(trials: list[Mapping[str, Any]], updates: list[Mapping[str, Any
     fig.savefig(path, format="png")
 
 
-def plot_pareto(rows: list[Mapping[str, Any]], path: Path, title: str = "") -> None:
-    """Val accuracy against params and against MACs (log x), front marked, baselines starred."""
-    fig = _figure(11, 4.6)
-    axes = fig.subplots(1, 2, sharey=True)
-    usable = [r for r in rows if finite_number(r.get("val_acc"))]
+def plot_pareto(fronts: Sequence[Front], path: Path, *, baselines: Sequence[BaselinePoint] = (), title: str = ""):
+    """Val accuracy against each front's cost (log x), one panel each: every placed row, the
+    front (the same set as pareto.md's), baselines as labelled vertical lines at their cost
+    (a star where the run trained one). Returns the figure."""
+    fig = _figure(5.5 * len(fronts), 4.6)
+    axes = fig.subplots(1, len(fronts), sharey=True, squeeze=False)[0]
     sc = None
-    for ax, key, label in ((axes[0], "params", "parameters"), (axes[1], "macs", "MACs per image")):
-        pts = [r for r in usable if finite_number(r.get(key)) and r[key] > 0]
-        ax.set_xlabel(f"{label} (log scale)")
+    for ax, f in zip(axes, fronts):
+        key, label = f.cost.key, f.cost.label
+        ax.set_xlabel(f"{label}{' (ms)' if key == 'latency_ms' else ''} (log scale)")
         ax.grid(alpha=0.3)
-        ax.set_title(f"val accuracy vs {label}" + (f" ({title})" if title else ""), fontsize=10)
-        if not pts:
+        ax.set_title(f"{f.title}" + (f" ({title})" if title else ""), fontsize=10)
+        refs = [b for b in baselines if usable_cost(getattr(b, key))]
+        if not f.points and not refs:
             ax.text(0.5, 0.5, f"no successful trial with {label}", ha="center", va="center", transform=ax.transAxes)
             continue
         ax.set_xscale("log")
-        xs, ys = [r[key] for r in pts], [r["val_acc"] for r in pts]
-        sc = ax.scatter(xs, ys, c=[r["trial"] for r in pts], cmap="viridis", s=20, alpha=0.85, zorder=2)
-        front = pareto_front(list(zip(xs, ys)))
-        fx, fy = [xs[i] for i in front], [ys[i] for i in front]
-        ax.plot(fx, fy, drawstyle="steps-post", color="C3", lw=1.3, zorder=3, label="Pareto front")
-        ax.scatter(fx, fy, s=60, facecolors="none", edgecolors="C3", lw=1.4, zorder=4)
-        for r in pts:
-            if r.get("baseline"):
-                ax.scatter([r[key]], [r["val_acc"]], marker="*", s=180, color="gold", edgecolors="k", zorder=5)
-                ax.annotate(r["baseline"], (r[key], r["val_acc"]), xytext=(5, -10), textcoords="offset points",
-                            fontsize=8)
+        xs, ys = [r[key] for r in f.points], [r["val_acc"] for r in f.points]
+        if f.points:
+            sc = ax.scatter(xs, ys, c=[r.get("trial", 0) for r in f.points], cmap="viridis", s=20, alpha=0.85,
+                            zorder=2)
+            fx, fy = [xs[i] for i in f.front], [ys[i] for i in f.front]
+            ax.plot(fx, fy, drawstyle="steps-post", color="C3", lw=1.3, zorder=3, label="Pareto front",
+                    gid="pareto-front")
+            ax.scatter(fx, fy, s=60, facecolors="none", edgecolors="C3", lw=1.4, zorder=4)
+        _baseline_lines(ax, refs, key, xs)
         ax.legend(fontsize=8, loc="lower right")
     axes[0].set_ylabel("validation accuracy")
     if sc is not None:
         fig.colorbar(sc, ax=list(axes), label="trial", shrink=0.9)
     fig.savefig(path, format="png")
+    return fig
+
+
+def _baseline_lines(ax, refs: Sequence[BaselinePoint], key: str, xs: Sequence[float]) -> None:
+    """A dotted vertical line per baseline at its cost. Lines closer than ~3.5% of the axis
+    width (about a label's height) share one label, and a label names at most three, so the
+    labels do not print over each other; pareto.md lists every baseline."""
+    refs = sorted(refs, key=lambda b: getattr(b, key))
+    logs = [math.log10(x) for x in list(xs) + [getattr(b, key) for b in refs]]
+    near = 0.035 * max(max(logs) - min(logs), 1.0) if logs else 0.0
+    groups: list[list[BaselinePoint]] = []
+    for b in refs:  # single linkage: a line joins the group of the line just left of it
+        if groups and math.log10(getattr(b, key)) - math.log10(getattr(groups[-1][-1], key)) < near:
+            groups[-1].append(b)
+        else:
+            groups.append([b])
+    for k, group in enumerate(groups):
+        for j, b in enumerate(group):
+            ax.axvline(getattr(b, key), color="0.55", ls=":", lw=0.9, zorder=1, gid=f"baseline:{b.name}",
+                       label="baselines (counted)" if k == j == 0 else None)
+            if b.val_acc is not None:
+                ax.scatter([getattr(b, key)], [b.val_acc], marker="*", s=180, color="gold", edgecolors="k", zorder=5)
+        names = [b.name for b in group]
+        text = ", ".join(names) if len(names) <= 3 else f"{names[0]}, {names[1]} +{len(names) - 2} more"
+        ax.text(getattr(group[0], key), 0.98, text + " ", rotation=90, va="top", ha="right", fontsize=6, color="0.3",
+                clip_on=True, transform=ax.get_xaxis_transform())
 
 
 def plot_controller(updates: list[Mapping[str, Any]], path: Path, *, names: Sequence[str] | None = None,

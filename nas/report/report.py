@@ -1,4 +1,4 @@
-"""``nas report``: a run's leaderboard (CSV, Markdown) and plots (PNG), written into
+"""``nas report``: a run's leaderboard and Pareto fronts (CSV, Markdown) and plots (PNG), written into
 ``<run>/report/`` from a read-only :class:`~nas.tune.RunSnapshot`. What each file shows:
 docs/reports.md."""
 from __future__ import annotations
@@ -12,12 +12,19 @@ from typing import Any
 from .._util import atomic_write, finite_number, human
 from ..errors import NasError
 from ..tune.runstore import RunSnapshot, RunStore
+from .fronts import (
+    BaselinePoint,
+    Front,
+    baseline_points,
+    pareto_csv,
+    pareto_fronts,
+    pareto_md,
+)
 from .leaderboard import canonical, leaderboard
 from .plots import plot_controller, plot_pareto, plot_rewards
 
-
-CSV_COLUMNS = ["rank", "trial", "reward", "val_acc", "params", "macs", "epochs", "seconds", "stopped_early",
-               "baseline", "arch"]
+CSV_COLUMNS = ["rank", "trial", "reward", "val_acc", "params", "macs", "latency_ms", "epochs", "seconds",
+               "stopped_early", "baseline", "arch"]
 
 
 @dataclass(frozen=True)
@@ -26,41 +33,62 @@ class ReportResult:
     rows: list[dict[str, Any]]  # the leaderboard
     files: list[Path]
     notes: list[str] = field(default_factory=list)  # what was skipped and why
+    fronts: list[Front] = field(default_factory=list)  # val accuracy against params, MACs (and latency)
+    baselines: list[BaselinePoint] = field(default_factory=list)  # counted for the run's input
 
 
 def report(run: RunSnapshot, out_dir: str | Path | None = None) -> ReportResult:
-    """Write the leaderboard and plots of ``run`` into ``out_dir`` (default ``<run>/report``)."""
+    """Write the leaderboard, the Pareto fronts and plots of ``run`` into ``out_dir``
+    (default ``<run>/report``)."""
     out = Path(out_dir) if out_dir is not None else run.root / "report"
     out.mkdir(parents=True, exist_ok=True)
-    baselines = baseline_archs(run)
-    rows = [dict(r, baseline=baselines.get(canonical(r["arch"]), "")) for r in leaderboard(run.trials)]
+    space = run_space(run)
+    shape, classes = run_input(run, space)
+    names = _baseline_names(shape, run.trials)
+    rows = [dict(r, baseline=names.get(canonical(r["arch"]), "")) for r in leaderboard(run.trials)]
+    fronts = pareto_fronts(rows, getattr(space, "constraints", None))
     notes: list[str] = []
-    files = [out / "leaderboard.csv", out / "leaderboard.md", out / "rewards.png", out / "pareto.png"]
+    if shape is None or classes is None:
+        points, skipped = None, []
+        notes.append("no baselines in pareto.md: the run's input shape or class count is unknown")
+    else:
+        points, skipped = baseline_points(shape, classes, rows, run.trials)
+        if skipped:
+            notes.append(f"baselines that do not build for {_input_text(shape, classes)}: {'; '.join(skipped)}")
+    files = [out / name for name in ("leaderboard.csv", "leaderboard.md", "rewards.png", "pareto.md", "pareto.csv",
+                                     "pareto.png")]
     atomic_write(files[0], leaderboard_csv(rows))
     atomic_write(files[1], leaderboard_md(run, rows))
     plot_rewards(run.trials, run.updates, files[2], title=f"{run.name}: reward per trial")
-    plot_pareto(rows, files[3], title=run.name)
+    atomic_write(files[3], pareto_md(run.name, fronts, points, skipped, input_text=_input_text(shape, classes),
+                                     latency=run.search.get("latency") if isinstance(run.search.get("latency"), dict)
+                                     else None))
+    atomic_write(files[4], pareto_csv(fronts))
+    plot_pareto(fronts, files[5], baselines=points or (), title=run.name)
     if run.updates and any(u.get("probs") for u in run.updates):
         path = out / "controller.png"
-        plot_controller(run.updates, path, names=run.decision_names, options=_option_labels(run),
+        plot_controller(run.updates, path, names=run.decision_names, options=_option_labels(run, space),
                         title=f"{run.name}: controller choice distributions")
         files.append(path)
     else:
         strategy = run.search.get("strategy", "?")
         notes.append(f"no controller.png: strategy {strategy!r} recorded no policy updates")
-    if not baselines:
-        notes.append("no baseline reference points: the run evaluated no architecture equal to a baseline")
-    return ReportResult(out, rows, files, notes)
+    if not names:
+        notes.append("no baseline on the leaderboard: the run evaluated no architecture equal to a baseline")
+    return ReportResult(out, rows, files, notes, fronts, points or [])
 
 
 def baseline_archs(run: RunSnapshot) -> dict[str, str]:
     """Canonical arch -> baseline name, for baselines the run actually evaluated."""
+    return _baseline_names(run_input_shape(run), run.trials)
+
+
+def _baseline_names(shape: tuple[int, int, int] | None, trials) -> dict[str, str]:
     from .. import baselines
 
-    shape = run_input_shape(run)
     if shape is None:
         return {}
-    evaluated = {canonical(t["arch"]) for t in run.trials}
+    evaluated = {canonical(t["arch"]) for t in trials}
     found = {}
     for name in baselines.names():
         try:
@@ -72,28 +100,53 @@ def baseline_archs(run: RunSnapshot) -> dict[str, str]:
     return found
 
 
-def run_input_shape(run: RunSnapshot) -> tuple[int, int, int] | None:
-    """The run's input shape: recorded in config.yaml, else its space.yaml's, else the dataset's
-    (loaded from disk without downloading); None when none of these is available."""
-    meta = run.config.get("dataset")
-    for where in (meta if isinstance(meta, dict) else {}, run.config):
-        shape = where.get("input_shape")
-        if isinstance(shape, (list, tuple)) and len(shape) == 3:
-            return tuple(int(d) for d in shape)
-    space = run_space(run)
-    if space is not None and getattr(space, "input_shape", None):
-        return tuple(int(d) for d in space.input_shape)
-    name = run.search.get("dataset") or (meta.get("dataset") if isinstance(meta, dict) else None)
-    if not name:
-        return None
-    from ..train import data
+def _input_text(shape, classes) -> str:
+    return f"input {'x'.join(map(str, shape))} and {classes} classes" if shape and classes else "an unknown input"
 
-    try:
-        splits = data.load(name, run.search.get("data_dir"), val_fraction=float(run.search.get("val_fraction", 0.2)),
-                           seed=int(run.search.get("seed", 0)), download=False)
-    except (NasError, OSError, ValueError, TypeError):
-        return None
-    return tuple(splits.input_shape)
+
+def run_input_shape(run: RunSnapshot) -> tuple[int, int, int] | None:
+    """The run's input shape (see :func:`run_input`); None when unknown."""
+    return run_input(run)[0]
+
+
+_NO_SPACE = object()
+
+
+def run_input(run: RunSnapshot, space: Any = _NO_SPACE) -> tuple[tuple[int, int, int] | None, int | None]:
+    """The run's input shape and class count: each as recorded in config.yaml, else its
+    space.yaml's (``space``: that space when the caller loaded it already), else the
+    dataset's (loaded from disk without downloading); None for what none of these gives.
+    Values that are not positive whole numbers count as not recorded."""
+    meta = run.config.get("dataset")
+    meta = meta if isinstance(meta, dict) else {}
+    shape = next((s for s in (_shape(meta.get("input_shape")), _shape(run.config.get("input_shape"))) if s), None)
+    classes = next((c for c in (_positive(meta.get(k)) for k in ("num_classes", "classes")) if c), None)
+    if shape is None or classes is None:
+        space = run_space(run) if space is _NO_SPACE else space
+        shape = shape or _shape(getattr(space, "input_shape", None))
+        classes = classes or _positive(getattr(space, "num_classes", None))
+    name = run.search.get("dataset") or meta.get("dataset")
+    if (shape is None or classes is None) and isinstance(name, str) and name:
+        from ..train import data
+
+        s = run.search
+        try:
+            splits = data.load(name, s.get("data_dir"), val_fraction=float(s.get("val_fraction", 0.2)),
+                               seed=int(s.get("seed", 0)), download=False)
+        except (NasError, OSError, ValueError, TypeError):
+            return shape, classes
+        shape, classes = shape or _shape(splits.input_shape), classes or _positive(splits.num_classes)
+    return shape, classes
+
+
+def _positive(v) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else None
+
+
+def _shape(v) -> tuple[int, int, int] | None:
+    if isinstance(v, (list, tuple)) and len(v) == 3 and all(_positive(d) for d in v):
+        return tuple(v)
+    return None
 
 
 def run_space(run: RunSnapshot):
@@ -144,9 +197,9 @@ def _fmt(v) -> str:
     return f"{v:.4f}" if finite_number(v) else "-"
 
 
-def _option_labels(run: RunSnapshot) -> list[list[str]] | None:
-    """Option values per decision from the run's space.yaml, when it loads and matches the state."""
-    space = run_space(run)
+def _option_labels(run: RunSnapshot, space) -> list[list[str]] | None:
+    """Option values per decision from the run's space (its space.yaml), when it loaded and
+    matches the state."""
     decisions = list(getattr(space, "decisions", None) or [])
     if not decisions or [d.name for d in decisions] != run.decision_names:
         return None

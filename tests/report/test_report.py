@@ -1,26 +1,26 @@
-"""Report: Pareto front, leaderboard, plots of a small finished run, TensorBoard scalars, and
-clear one-line errors for run folders that are missing, not runs, empty or damaged."""
+"""Report: leaderboard, Pareto fronts (pareto.md/.csv/.png) and plots of a small finished run,
+with and without latency, baselines as reference points, and clear one-line errors for run
+folders that are missing, not runs, empty or damaged. The math: test_pareto.py."""
 from __future__ import annotations
 
 import csv
 import itertools
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import nas
 from nas import baselines, strategies
 from nas.cli import main
-from nas.report import leaderboard, pareto_front, plot_controller
-from nas.testing import SyntheticSpace
-from nas.tune import RunStore
-from nas.tune import SearchConfig
+from nas.errors import ArchError
+from nas.report import leaderboard, plot_controller, plot_pareto, report
 from nas.space import Decision
+from nas.testing import SyntheticSpace
+from nas.tune import RunStore, SearchConfig
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SHAPE = (1, 8, 8)
@@ -28,40 +28,7 @@ SHAPE = (1, 8, 8)
 
 
 # ---------------------------------------------------------------------------------------
-# pareto_front
-
-
-def brute_force_front(points):
-    def dominates(p, q):
-        return p[0] <= q[0] and p[1] >= q[1] and p != q
-
-    ok = [i for i, p in enumerate(points) if all(math.isfinite(v) for v in p)]
-    return {i for i in ok if not any(dominates(points[j], points[i]) for j in ok)}
-
-
-def test_pareto_front_examples():
-    assert pareto_front([]) == []
-    assert pareto_front([(1.0, 0.5)]) == [0]
-    # index 1 is cheapest; 0 is better and dearer; 2 is dominated by 0; 3 by 1.
-    assert pareto_front([(10, 0.9), (5, 0.8), (20, 0.85), (5, 0.7)]) == [1, 0]
-    # equal cost: only the more accurate; equal accuracy: only the cheaper
-    assert pareto_front([(5, 0.8), (5, 0.9), (7, 0.9)]) == [1]
-    # identical points do not dominate each other
-    assert pareto_front([(3, 0.5), (3, 0.5), (1, 0.1)]) == [2, 0, 1]
-    # non-finite coordinates are ignored, not on the front
-    assert pareto_front([(math.nan, 1.0), (2, 0.4), (math.inf, 0.99), (3, math.nan)]) == [1]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 6).map(float), st.integers(0, 6).map(lambda a: a / 6)), max_size=25))
-def test_pareto_front_matches_brute_force(points):
-    front = pareto_front(points)
-    assert set(front) == brute_force_front(points)
-    assert len(front) == len(set(front))
-    costs = [points[i][0] for i in front]
-    assert costs == sorted(costs)
-    accs = [points[i][1] for i in front]
-    assert accs == sorted(accs)  # along the front, paying more buys accuracy
+# leaderboard
 
 
 def test_leaderboard_is_distinct_ok_archs_best_first():
@@ -95,13 +62,17 @@ class TinySpace:
         return True
 
 
-def make_run(root, n=14, baseline="vgg11_bn", strategy_state=True):
+def make_run(root, n=14, baseline="vgg11_bn", strategy_state=True, latency=None):
     """A run of the reinforce strategy over TinySpace with made-up rewards (no training), one
-    failed trial, repeats (reused), and one trial of a baseline's architecture."""
+    failed trial, repeats (reused), and one trial of a baseline's architecture. ``latency``:
+    trial -> made-up latency_ms (None: not recorded), and the run's latency settings."""
     root.mkdir(parents=True)
     cfg = SearchConfig(name=root.name, trials=n, epochs=2, dataset="digits", strategy="reinforce",
                        strategy_options={"batch_size": 2})
-    (root / "config.yaml").write_text(yaml.safe_dump({"search": cfg.to_dict(), "space_file": "tiny.yaml",
+    search = cfg.to_dict()
+    if latency:
+        search["latency"] = {"target": "cpu", "batch_size": 1, "threads": 1}
+    (root / "config.yaml").write_text(yaml.safe_dump({"search": search, "space_file": "tiny.yaml",
                                                       "space_hash": "abc", "dataset": {"dataset": "digits"}}))
     space = TinySpace()
     strategy = strategies.get("reinforce", space, seed=0, batch_size=2)
@@ -117,6 +88,8 @@ def make_run(root, n=14, baseline="vgg11_bn", strategy_state=True):
             "reason": "loss became nan" if failed else None, "seconds": 1.0, "epochs": 2,
             "val_accs": [] if failed else [reward - 0.3, reward - 0.2], "stopped_early": False,
             "reused": seen.get(p.arch), "attempt": 1, "ray_trial_id": f"t{t}", "finished_at": "now"})
+        if latency:
+            records[-1]["latency_ms"] = latency(t)
         seen.setdefault(p.arch, t)
         strategy.tell(p.id, reward, failed=failed)
     if baseline:
@@ -179,6 +152,170 @@ def test_report_without_controller_state(tmp_path, capsys):
     assert_png(root / "report" / "rewards.png")
     assert_png(root / "report" / "pareto.png")
     assert not (root / "report" / "controller.png").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# Pareto fronts: pareto.md, pareto.csv, pareto.png
+
+
+def brute_force_front(rows, key):
+    pts = [r for r in rows if r[key] not in ("", None) and r["val_acc"] not in ("", None)
+           and math.isfinite(float(r[key])) and float(r[key]) > 0 and math.isfinite(float(r["val_acc"]))]
+
+    def dominates(p, q):
+        a, b = (float(p["val_acc"]), float(p[key])), (float(q["val_acc"]), float(q[key]))
+        return a[0] >= b[0] and a[1] <= b[1] and a != b
+
+    return {r["trial"] for r in pts if not any(dominates(o, r) for o in pts)}
+
+
+def csv_fronts(path):
+    fronts = {}
+    for r in csv.DictReader(path.open()):
+        fronts.setdefault(r["front"], []).append(r)
+    return fronts
+
+
+def drawn_fronts(fig):
+    """Per panel title: the costs of the front the figure draws, and its baseline lines."""
+    out = {}
+    for ax in fig.axes:
+        fronts = [line for line in ax.lines if line.get_gid() == "pareto-front"]
+        if fronts:
+            gids = [line.get_gid() or "" for line in ax.lines]
+            bases = {gid.split(":", 1)[1] for gid in gids if gid.startswith("baseline:")}
+            out[ax.get_title()] = (list(fronts[0].get_xdata()), bases)
+    return out
+
+
+def test_pareto_files_show_the_fronts_and_the_baselines(run_dir, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["report", str(run_dir), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    board = list(csv.DictReader((out / "leaderboard.csv").open()))
+    fronts = csv_fronts(out / "pareto.csv")
+    assert set(fronts) == {"params", "macs"}  # no record has a latency
+    for key in ("params", "macs"):
+        assert {r["trial"] for r in fronts[key]} == brute_force_front(board, key)
+        costs = [int(r[key]) for r in fronts[key]]
+        assert costs == sorted(costs)
+    assert [r["baseline"] for r in fronts["params"] if r["baseline"]] == ["vgg11_bn"]
+    assert f"Pareto front (val acc vs parameters): {len(fronts['params'])} of {len(board)} architectures; " \
+           "hypervolume " in text
+    assert "Pareto front (val acc vs MACs per image):" in text and "latency" not in text
+    md = (out / "pareto.md").read_text()
+    assert "## val acc vs parameters" in md and "## val acc vs MACs per image" in md and "vs latency" not in md
+    assert "the largest in this run (the space sets no bound)" in md  # no space.yaml: no constraint
+    assert md.count("| not trained in this run |") == len(baselines.names()) - 1
+    assert "| vgg11_bn | 20.81M | 24.59M | - | 0.9300 | 15 |" in md
+    assert "Skipped" not in md  # every baseline builds for 1x8x8 (the small-input stems)
+    assert_png(out / "pareto.png")
+
+    # the figure draws the fronts pareto.md and pareto.csv list, and a line per baseline
+    result = report(RunStore.find(run_dir).snapshot(), tmp_path / "again")
+    fig = plot_pareto(result.fronts, tmp_path / "p.png", baselines=result.baselines)
+    drawn = drawn_fronts(fig)
+    assert len(drawn) == 2
+    for f in result.fronts:
+        xs, bases = drawn[f.title]
+        assert xs == [int(r[f.cost.key]) for r in fronts[f.cost.key]]
+        assert bases == set(baselines.names())
+
+
+def test_pareto_with_latency_adds_a_front_and_a_panel(tmp_path, capsys):
+    def latency(t):  # one trial without it, one damaged (the run store refuses non-finite values)
+        return None if t == 5 else (-1.0 if t == 6 else 0.2 + 0.05 * (t % 4))
+
+    root = make_run(tmp_path / "lat", latency=latency)
+    assert main(["report", str(root)]) == 0
+    text = capsys.readouterr().out
+    assert "Pareto front (val acc vs latency):" in text
+    out = root / "report"
+    md = (out / "pareto.md").read_text()
+    assert "## val acc vs latency" in md
+    assert "median inference latency in ms as the search measured it (target cpu, batch_size 1, threads 1)" in md
+    board = list(csv.DictReader((out / "leaderboard.csv").open()))
+    assert any(r["latency_ms"] for r in board)  # the leaderboard carries it too
+    fronts = csv_fronts(out / "pareto.csv")
+    assert set(fronts) == {"params", "macs", "latency_ms"}
+    assert {r["trial"] for r in fronts["latency_ms"]} == brute_force_front(board, "latency_ms")
+    result = report(RunStore.find(root).snapshot(), tmp_path / "again")
+    fig = plot_pareto(result.fronts, tmp_path / "p.png", baselines=result.baselines)
+    drawn = drawn_fronts(fig)
+    assert len(drawn) == 3
+    xs, bases = drawn[result.fronts[2].title]
+    assert xs == [float(r["latency_ms"]) for r in fronts["latency_ms"]]
+    assert bases == set()  # no baseline's latency was measured
+    assert_png(out / "pareto.png")
+
+
+def test_baselines_listed_for_a_cifar_sized_run(tmp_path):
+    shape = (3, 32, 32)
+    root = tmp_path / "cifar"
+    root.mkdir()
+    cfg = SearchConfig(name="cifar", trials=3, epochs=2, dataset="cifar10", strategy="random")
+    (root / "config.yaml").write_text(yaml.safe_dump({"search": cfg.to_dict(), "dataset": {
+        "dataset": "cifar10", "input_shape": list(shape), "num_classes": 10}}))  # no dataset files needed
+    archs = ["conv(16,3) gap", "conv(32,3,stride=2) basic(32) gap", baselines.get("resnet18", shape)]
+    lines = []
+    for t, (arch, acc) in enumerate(zip(archs, (0.4, 0.6, 0.9)), start=1):
+        s = nas.summarize(arch, shape, 10)
+        lines.append(json.dumps({"trial": t, "proposal": t - 1, "arch": arch, "reward": acc, "val_acc": acc,
+                                 "params": s.params, "macs": s.macs, "status": "ok", "evaluation": "full"}))
+    (root / "trials.jsonl").write_text("\n".join(lines) + "\n")
+    result = report(RunStore.find(root).snapshot())
+    assert [b.name for b in result.baselines] == baselines.names()
+    trained = [(b.name, b.val_acc, b.trial) for b in result.baselines if b.val_acc is not None]
+    assert trained == [("resnet18", 0.9, 3)]
+    md = (root / "report" / "pareto.md").read_text()
+    assert "adapted to input 3x32x32 and 10 classes" in md
+    assert "| resnet18 | 11.17M | 555.42M | - | 0.9000 | 3 |" in md
+    assert "| vgg16 | 33.64M | 332.11M | - | not trained in this run | - |" in md
+
+
+def test_baselines_that_do_not_build_are_skipped_in_one_line(run_dir, tmp_path, monkeypatch, capsys):
+    real_get, real_names = baselines.get, baselines.names
+
+    def get(name, shape=baselines.IMAGENET):  # a baseline that, like some would, needs 32x32 or more
+        if name == "needs32x32":
+            if min(shape[1:]) < 32:
+                raise ArchError("its stem needs an input of at least 32x32")
+            return real_get("resnet18", shape)
+        return real_get(name, shape)
+
+    monkeypatch.setattr(baselines, "get", get)
+    monkeypatch.setattr(baselines, "names", lambda: real_names() + ["needs32x32"])
+    assert main(["report", str(run_dir), "--out", str(tmp_path)]) == 0
+    note = "needs32x32 (its stem needs an input of at least 32x32)"
+    assert f"baselines that do not build for input 1x8x8 and 10 classes: {note}" in capsys.readouterr().out
+    md = (tmp_path / "pareto.md").read_text()
+    assert f"Skipped, they do not build for input 1x8x8 and 10 classes: {note}." in md
+    assert "| needs32x32 |" not in md and "| resnet18 |" in md
+
+
+def test_damaged_values_and_space_constraints(run_dir, tmp_path, capsys):
+    root = tmp_path / "damaged"
+    root.mkdir()
+    (root / "config.yaml").write_bytes((run_dir / "config.yaml").read_bytes())
+    (root / "space.yaml").write_text(Path(nas.__file__).parent.parent.joinpath("search_spaces", "digits.yaml")
+                                     .read_text())  # constraints: max_params 200,000, max_macs 5,000,000
+    recs = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+    # values the run store lets through (it refuses non-finite ones: test_pareto.py feeds those
+    # to the fronts directly)
+    damage = {1: {"val_acc": None}, 2: {"params": -5, "latency_ms": -1.0}, 4: {"macs": 0},
+              7: {"latency_ms": 0.0}, 11: {"latency_ms": 0.3}, 12: {"val_acc": None, "latency_ms": 2.0}}
+    for r in recs:
+        r.update(damage.get(r["trial"], {}))
+    (root / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    assert main(["report", str(root)]) == 0
+    text = capsys.readouterr().out
+    assert "params 200.00K, the space's max_params" in text and "MACs 5.00M, the space's max_macs" in text
+    md = (root / "report" / "pareto.md").read_text()
+    assert "without both values left out" in md
+    assert "## val acc vs latency" in md and "its settings are not in config.yaml" in md
+    fronts = csv_fronts(root / "report" / "pareto.csv")
+    assert [r["trial"] for r in fronts["latency_ms"]] == ["11"]  # the one usable latency
+    assert_png(root / "report" / "pareto.png")
 
 
 def test_controller_plot_with_many_decisions_is_a_heatmap_grid(tmp_path):
