@@ -74,6 +74,14 @@ class Limits:
     # list of options); PyYAML composes nodes recursively, and 20000 levels overflow it.
     max_yaml_depth: int = 32
 
+    # -- datasets a user brings (nas.train.sources) -------------------------------------
+    # Bytes of the float32 train/val/test splits of an image folder, a .npz file or a
+    # Python function's arrays, checked on the image count and the first headers before
+    # anything is decoded (the trainer keeps the splits in memory). 8 GiB hold 699k images
+    # of 3x32x32 or 14k of 3x224x224; CIFAR-10's 60k are 0.69 GiB. Half the memory available
+    # when loading starts is a second bound, since decoding and Ray need room beside them.
+    max_dataset_bytes: int = 8 << 30
+
     # -- files (nas._util.read_bounded) -------------------------------------------------
     # Bytes of one space or --config file: the shipped ones are ~3 KB; /dev/zero is endless.
     max_file_bytes: int = 1 << 20

@@ -22,7 +22,7 @@ def add_parser(sub):
     p.add_argument("--retrain-epochs", default=None, metavar="E", help="epochs of final training (default: the run's)")
     from ..train import PRESETS, data
 
-    p.add_argument("--dataset", default=None, help=f"dataset to train on; one of: {', '.join(data.names())} "
+    p.add_argument("--dataset", default=None, help=f"dataset to train on; one of: {', '.join([*data.names(), *data.own_forms()])} "
                                                    "(default: the run's)")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: the run's)")
     p.add_argument("--preset", default=None, help=f"training preset instead of the run's training settings; one of: "

@@ -26,7 +26,9 @@ def add_parser(sub):
                        description="Train an architecture string or a baseline name (see `nas baselines`) from scratch "
                                    "on the train split, report val and test accuracy, and export it like `nas export`.")
     p.add_argument("arch", metavar="ARCH_OR_BASELINE", help="an architecture string (quote it) or a baseline name")
-    p.add_argument("--dataset", default="digits", help=f"dataset; one of: {', '.join(data.names())} (default: digits)")
+    p.add_argument("--dataset", default="digits",
+                   help=f"dataset; one of: {', '.join([*data.names(), *data.own_forms()])} (docs/datasets.md; "
+                        f"paths are relative to the current folder) (default: digits)")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $NAS_DATA_DIR or ./data)")
     p.add_argument("--preset", default=AUTO,
                    help="training preset (default: auto, which is the baseline's family preset, its paper's lr, "
@@ -71,8 +73,9 @@ def run(args) -> int:
     else:  # a malformed string or a misspelt baseline fails before the dataset is loaded
         arch = arch_or_baseline(args.arch, None)[0]
         label = "arch-" + hashlib.sha256(arch.encode()).hexdigest()[:8]
-    out = check_target(Path(args.out) if args.out else Path("runs") / "train" / f"{label}-{args.dataset}",
-                       force=args.force)
+    # A dataset may be a path or module:function: the folder gets its file-name-safe short name.
+    default_out = Path("runs") / "train" / f"{label}-{data.short_name(args.dataset)}"
+    out = check_target(Path(args.out) if args.out else default_out, force=args.force)
     splits = data.load(args.dataset, args.data_dir, val_fraction=val_fraction, seed=seed)
     if is_baseline:
         arch = arch_or_baseline(args.arch, splits.input_shape)[0]

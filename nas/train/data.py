@@ -2,6 +2,7 @@
 
     splits = load("digits", seed=0)             # scikit-learn's bundled 8x8 digits, no files
     splits = load("cifar10", "~/data")          # torchvision layout: ~/data/cifar-10-batches-py/
+    splits = load("~/pets")                     # your own: an image folder, a .npz file, module:function
 
 The validation split is carved from train by the seed, the statistics come from the train
 split only, the test split is for final evaluation alone. Memory and security: docs/datasets.md.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
-from ..registry import Registry
+from ..registry import Registry, suggest
 
 # The digits test split is fixed (independent of ``seed``) so that test accuracies of runs
 # with different seeds stay comparable; only the validation split moves with ``seed``.
@@ -28,30 +30,36 @@ DIGITS_TEST_SEED = 0
 # Per-socket-operation timeout while torchvision downloads, so an unreachable mirror fails
 # instead of hanging a search forever (urllib has no timeout by default).
 DOWNLOAD_TIMEOUT_S = 30.0
+# Values per chunk when channel_stats accumulates in float64: a 32 MB temporary at most.
+STATS_CHUNK = 1 << 22
 
 
 @dataclass(frozen=True)
 class RawDataset:
-    """What a registered loader returns: official train/test images, not yet split or normalized."""
+    """What a loader returns: official train/test images, not yet split or normalized."""
 
-    train_x: np.ndarray  # uint8 (N, C, H, W)
+    train_x: np.ndarray  # (N, C, H, W): uint8, or float32 (only from arrays a user brings)
     train_y: np.ndarray  # int64 (N,)
     test_x: np.ndarray
     test_y: np.ndarray
     num_classes: int
-    scale: float  # the value of a white pixel: 16 for digits, 255 for 8-bit images
+    scale: float  # the value of a white pixel: 16 for digits, 255 for 8-bit images, 1 for floats
     augment: str  # the augmentation the trainer's augment="auto" uses for this dataset
-    sources: tuple[str, ...]  # files (or packages) the data came from, recorded in the run
-    test_split: str  # how the test split was obtained
+    sources: tuple[str, ...]  # files, folders, packages or module:function the data came from
+    # How the test split was obtained: "official"; "stratified 20% held out with fixed seed 0"
+    # (digits, and a user's data without a held-out set); or the held-out folder or arrays
+    # a user gave (an image folder's val/ or test/, a .npz file's x_val and y_val).
+    test_split: str
+    classes: tuple[str, ...] = ()  # class names by index, where the data names them (image folders)
 
 
 @dataclass(frozen=True, eq=False)
 class Splits:
     """In-memory train/val/test tensors. x: float32 (N, C, H, W) normalized; y: int64 (N,).
 
-    ``meta`` (JSON-friendly) records split sizes, seed, val_fraction, mean/std (in [0, 1]
-    pixel units, computed on the train split only), pixel scale, source files, and the
-    recommended augmentation.
+    ``meta`` (JSON-friendly) records the dataset as named, split sizes, seed, val_fraction,
+    mean/std (in units of pixel / scale, computed on the train split only), pixel scale,
+    sources (absolute paths or module:function), class names, and the recommended augmentation.
     """
 
     train_x: torch.Tensor = field(repr=False)
@@ -80,6 +88,96 @@ def names() -> list[str]:
     return DATASETS.names()
 
 
+def own_forms() -> list[str]:
+    """How a user names their own data, for help texts: ``["an image folder", ...]``."""
+    from . import sources
+
+    kinds = sorted((sources.KINDS.get(n) for n in sources.KINDS), key=lambda k: not k.is_path)
+    return [k.form for k in kinds]
+
+
+def check_spec(spec: str, *, allow_code: bool = True) -> str:
+    """Check what ``spec`` names from its text alone (no data read) and return it as a run
+    records it: a registered name, an absolute path, or ``module:function``.
+
+    ``allow_code=False`` refuses ``module:function``: a space file is data and may not run code.
+
+    >>> check_spec("digits")
+    'digits'
+    """
+    if spec in DATASETS:
+        return spec
+    from . import sources
+
+    kind = sources.kind_of(spec)
+    if kind is None:
+        raise ConfigError(_unknown(spec))
+    if not allow_code and not kind.is_path:
+        raise ConfigError(f"dataset {spec!r} names Python code ({kind.form}), which a space file may not: "
+                          f"give it with --dataset or in --config")
+    return sources.canonical(spec, kind)
+
+
+def short_name(spec: str) -> str:
+    """A file-name-safe label: the name, the folder's or file's name, or ``module.function``."""
+    from . import sources
+
+    kind = None if spec in DATASETS else sources.kind_of(spec)
+    if kind is not None and kind.is_path:
+        path = Path(sources.canonical(spec, kind))
+        text = path.stem if path.is_file() else path.name
+    else:
+        text = spec.replace(":", ".")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "dataset"
+
+
+def check_matches(splits: Splits, input_shape: tuple[int, int, int], num_classes: int, space_name: str) -> None:
+    """Refuse, in one line naming only what differs, a dataset whose images or classes are not
+    those a search space's networks take (its ``input`` and ``classes``).
+
+    >>> check_matches(load("digits"), (1, 8, 8), 10, "digits")
+    """
+    shape = tuple(int(d) for d in splits.input_shape)
+    other_shape = shape != tuple(int(d) for d in input_shape)
+    other_classes = splits.num_classes != num_classes
+    if not (other_shape or other_classes):
+        return
+    gives, expects, fix = [], [], []
+    if other_shape:
+        gives.append(f"{_dims(shape)} images")
+        expects.append(_dims(input_shape) + ("" if other_classes else " images"))
+        fix.append(f"`input: [{', '.join(str(d) for d in shape)}]`")
+    if other_classes:
+        gives.append(f"{splits.num_classes} classes")
+        expects.append(f"{num_classes} classes")
+        fix.append(f"`classes: {splits.num_classes}`")
+    raise ConfigError(f"dataset {splits.name!r} gives {' in '.join(gives)}, but space {space_name!r} expects "
+                      f"{' in '.join(expects)}; use a space file with {' and '.join(fix)}")
+
+
+def _dims(shape) -> str:
+    return "x".join(str(int(d)) for d in shape)
+
+
+def _unknown(spec: str) -> str:
+    """One line: what is wrong with ``spec`` (a near miss, a missing path) and the forms."""
+    from . import sources
+
+    shown = repr(spec) if len(spec) <= 200 else repr(spec[:197]) + "..."
+    near = suggest(spec, DATASETS.names())
+    if near.startswith("; did you mean"):
+        return f"unknown dataset {shown}{near}"
+    if spec.strip() and sources.probe(spec, "is_file"):
+        why = f": {Path(spec).expanduser().resolve()} is a file but not a .npz archive"
+    elif any(c in spec for c in "/\\") or spec.startswith((".", "~")) or spec.lower().endswith(".npz"):
+        why = f": no such folder or .npz file (relative paths start at {Path.cwd()})"
+    else:
+        why = ""
+    forms = own_forms()
+    return (f"unknown dataset {shown}{why}; a dataset is a registered name ({', '.join(names())}), "
+            f"{', '.join(forms[:-1])} or {forms[-1]}")
+
+
 def load(
     name: str = "digits",
     data_dir: str | os.PathLike | None = None,
@@ -96,18 +194,35 @@ def load(
     ``val_fraction`` of the official training set (by a permutation fixed by ``seed``) becomes
     the validation split.
 
+    ``name`` may also be a user's own data (:mod:`nas.train.sources`): an image folder in
+    torchvision's ImageFolder layout, a ``.npz`` file with arrays ``x`` and ``y``, or
+    ``module:function`` returning such arrays; paths are relative to the current directory
+    and ``data_dir`` does not apply to them.
+
     >>> s = load("digits")
     >>> s.train_x.shape[1:], s.num_classes
     (torch.Size([1, 8, 8]), 10)
     """
-    loader = DATASETS.get(name)
+    if not isinstance(name, str):
+        raise ConfigError(f"dataset must be a name, a path or module:function, got {name!r}")
+    if name in DATASETS:
+        loader, kind = DATASETS.get(name), None
+    else:
+        from . import sources
+
+        kind = sources.kind_of(name)
+        if kind is None:
+            raise ConfigError(_unknown(name))
     number = isinstance(val_fraction, (int, float)) and not isinstance(val_fraction, bool)
     if not number or not 0 <= val_fraction < 1:
         raise ConfigError(f"val_fraction must be a number in [0, 1), got {val_fraction!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    root = Path(data_dir if data_dir is not None else os.environ.get("NAS_DATA_DIR", "data")).expanduser()
-    raw = loader(root, download)
+    if kind is not None:
+        raw = kind.load(name)
+    else:
+        root = Path(data_dir if data_dir is not None else os.environ.get("NAS_DATA_DIR", "data")).expanduser()
+        raw = loader(root, download)
 
     train_idx, val_idx = carve_validation(len(raw.train_y), val_fraction, seed)
     if len(train_idx) == 0:
@@ -136,6 +251,7 @@ def load(
             "augment": raw.augment,
             "test_split": raw.test_split,
             "sources": list(raw.sources),
+            "classes": list(raw.classes),
         },
     )
 
@@ -170,18 +286,31 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
 
 
 def channel_stats(x: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std of uint8 images (N, C, H, W), in [0, 1] units (pixel / scale).
+    """Per-channel mean and std of images (N, C, H, W), uint8 or float, in units of pixel / scale.
 
+    Two passes in float64 over chunks of at most ``STATS_CHUNK`` values, as ``np.std`` computes
+    it but without its full-size float64 temporary (8 bytes a value: twice the float32 splits).
     A constant channel gets std 1 so normalizing never divides by zero.
     """
-    mean = x.mean(axis=(0, 2, 3), dtype=np.float64) / scale
-    std = x.std(axis=(0, 2, 3), dtype=np.float64) / scale
-    return mean, np.where(std > 0, std, 1.0)
+    n, c, h, w = x.shape
+    step = max(1, STATS_CHUNK // max(1, c * h * w))
+    count = max(1, n * h * w)
+    total = np.zeros(c)
+    for i in range(0, n, step):
+        total += x[i:i + step].sum(axis=(0, 2, 3), dtype=np.float64)
+    mean = total / count
+    squares = np.zeros(c)
+    for i in range(0, n, step):
+        d = x[i:i + step].astype(np.float64) - mean[None, :, None, None]
+        squares += np.einsum("nchw,nchw->c", d, d)
+    std = np.sqrt(squares / count) / scale
+    return mean / scale, np.where(std > 0, std, 1.0)
 
 
 def normalize(x: np.ndarray, scale: float, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> float32 ``(x / scale - mean) / std``, converted once, in place."""
-    out = torch.from_numpy(np.ascontiguousarray(x)).to(torch.float32)
+    """uint8 or float (N, C, H, W) -> a new float32 ``(x / scale - mean) / std``: converted
+    once, then normalized in place (``x`` itself is never written, even when float32)."""
+    out = torch.from_numpy(np.ascontiguousarray(x)).to(torch.float32, copy=True)
     shape = (1, -1, 1, 1)
     out.div_(scale)
     out.sub_(torch.tensor(mean, dtype=torch.float32).view(shape))

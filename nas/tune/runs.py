@@ -47,8 +47,8 @@ def resolve(config: SearchConfig, *, resume: bool,
     if dataset is None:
         raise ConfigError(f"space {space.name!r} names no dataset: give one with --dataset "
                           f"(one of {', '.join(data.names())})")
-    if dataset not in data.names():
-        data.DATASETS.get(dataset)  # raises with a did-you-mean
+    if dataset not in data.names():  # own data: checked by its form (nothing read), a path made absolute;
+        dataset = data.check_spec(dataset, allow_code=config.dataset is not None)  # a space file runs no code
     given = replace(config, dataset=dataset)
     strategies.check_options(given.strategy, given.strategy_options)
     RewardConfig.from_dict(given.reward)
