@@ -1,10 +1,11 @@
 """Search strategies: ``get(name, space, seed=0, **options)`` and ``names()``.
 
 Registered: ``reinforce`` (LSTM controller + REINFORCE, Zoph & Le 2017 / ENAS),
-``random`` (uniform random search) and ``evolution`` (regularized evolution, Real et
-al. 2019). All follow ``base.Strategy``: ``ask()`` -> ``Proposal``,
-``tell(id, reward, failed=False)``, ``history``, ``best()``, ``state_dict()`` /
-``load_state_dict()``.
+``random`` (uniform random search), ``evolution`` (regularized evolution, Real et
+al. 2019), ``tpe``, ``gp`` and ``nsga2`` (Optuna's TPE, GP and NSGA-II samplers; nsga2 is
+multi-objective) and ``tune:optuna`` / ``tune:hyperopt`` (Ray Tune's own searchers). All
+follow ``base.Strategy``: ``ask()`` -> ``Proposal``, ``tell(id, reward, failed=False,
+metrics=None)``, ``needs``, ``history``, ``best()``, ``state_dict()`` / ``load_state_dict()``.
 
 Example::
 
@@ -14,8 +15,9 @@ Example::
 """
 from __future__ import annotations
 
-# Registration order is the order of names(): reinforce, random, evolution.
-from . import reinforce, random_search, evolution  # noqa: F401,I001
+# Registration order is the order of names(): reinforce, random, evolution, tpe, gp, nsga2,
+# tune:optuna, tune:hyperopt. Optuna and Ray are imported only when a strategy is built.
+from . import reinforce, random_search, evolution, optuna_samplers, tune_searchers  # noqa: F401,I001
 from .base import STRATEGIES, Proposal, Strategy, check_options, get, names
 
 __all__ = ["Proposal", "STRATEGIES", "Strategy", "check_options", "get", "names"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import numbers
 import operator
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Mapping
@@ -127,12 +128,19 @@ class Strategy:
         self._drawn()
         return choices
 
-    def tell(self, pid: int, reward: float, *, failed: bool = False) -> None:
+    def tell(self, pid: int, reward: float, *, failed: bool = False,
+             metrics: Mapping[str, float] | None = None) -> None:
         """Report the reward of proposal ``pid`` (higher is better).
 
         ``failed=True`` marks an evaluation that broke (diverged, ran out of memory);
         what a strategy does with it is documented on the strategy. A reward that is
         not finite must be reported as a failure.
+
+        ``metrics`` are named numbers measured on the architecture beside the reward, e.g.
+        ``{"accuracy": 0.93, "params": 1.2e6, "macs": 3.4e7, "latency_ms": 1.8}``; a
+        multi-objective strategy learns from them (``needs`` names those it requires in
+        every successful tell). They are kept in ``history`` when given. Like the reward,
+        they must be finite unless the evaluation failed.
         """
         proposal = self._pending_proposal(pid)
         pid = proposal.id
@@ -145,17 +153,26 @@ class Strategy:
                 f"reward for proposal {pid} is {reward}; report a broken evaluation "
                 "with tell(pid, reward, failed=True)"
             )
+        told = _check_metrics(pid, metrics, bool(failed), self.needs, self.name)
         self._check_tell(reward, failed)
         del self._pending[pid]
-        self._history.append(
-            {"id": pid, "arch": proposal.arch, "choices": proposal.choices,
-             "reward": reward, "failed": bool(failed)}
-        )
-        self._observe(proposal, reward, bool(failed))
+        entry = {"id": pid, "arch": proposal.arch, "choices": proposal.choices,
+                 "reward": reward, "failed": bool(failed)}
+        if metrics is not None:  # only when given: states saved before metrics existed still load
+            entry["metrics"] = dict(told)
+        self._history.append(entry)
+        self._observe(proposal, reward, bool(failed), metrics=told)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Names of the metrics every successful ``tell`` must carry (none for a single-objective
+        strategy); a search driver reads this to know what to measure, e.g. ``"latency_ms"``."""
+        return ()
 
     @property
     def history(self) -> list[dict]:
-        """One dict per told proposal, in the order told: id, arch, choices, reward, failed."""
+        """One dict per told proposal, in the order told: id, arch, choices, reward, failed, and
+        ``metrics`` when the tell gave some."""
         return [dict(h) for h in self._history]
 
     @property
@@ -241,8 +258,9 @@ class Strategy:
     def _check_tell(self, reward: float, failed: bool) -> None:
         """Raise before any state changes when this strategy cannot use the reward."""
 
-    def _observe(self, proposal: Proposal, reward: float, failed: bool) -> None:
-        """Learn from one told proposal."""
+    def _observe(self, proposal: Proposal, reward: float, failed: bool, *,
+                 metrics: Mapping[str, float]) -> None:
+        """Learn from one told proposal; ``metrics`` are the tell's (checked, ``{}`` when none)."""
 
     def _extra_state(self) -> dict:
         return {}
@@ -258,12 +276,16 @@ class Strategy:
             int(torch.randint(n, (1,), generator=self._rng)) for n in self._n_options
         )
 
-    def _sample_valid(self, draw: Callable[[], tuple[int, ...]]) -> tuple[int, ...]:
-        """Rejection sampling: redraw until ``space.is_valid``, at most ``MAX_TRIES`` times."""
+    def _sample_valid(self, draw: Callable[[], tuple[int, ...]],
+                      rejected: Callable[[tuple[int, ...]], None] | None = None) -> tuple[int, ...]:
+        """Rejection sampling: redraw until ``space.is_valid``, at most ``MAX_TRIES`` times.
+        ``rejected`` is called with each invalid draw (a model-based strategy closes its trial)."""
         for _ in range(MAX_TRIES):
             choices = draw()
             if self.space.is_valid(choices):
                 return choices
+            if rejected is not None:
+                rejected(choices)
         raise SpaceError(
             f"strategy {self.name!r} drew {MAX_TRIES} invalid architectures in a row: "
             "the space's constraints (e.g. max params / MACs) admit too little of it; "
@@ -282,6 +304,32 @@ class Strategy:
         if 0 <= pid < self._next_id:
             raise NasError(f"proposal {pid} was already told")
         raise NasError(f"unknown proposal id {pid}: no such proposal was asked")
+
+
+def _check_metrics(pid: int, metrics: Mapping[str, float] | None, failed: bool,
+                   needs: tuple[str, ...], name: str) -> dict[str, float]:
+    """The tell's metrics as ``{str: float}``; a NasError naming the bad or missing key."""
+    if metrics is None:
+        metrics = {}
+    if not isinstance(metrics, Mapping):
+        raise NasError(f"metrics for proposal {pid} must be a mapping of names to numbers, got {metrics!r}")
+    out = {}
+    for key, value in metrics.items():
+        if not isinstance(key, str):
+            raise NasError(f"metric names must be strings, got {key!r} for proposal {pid}")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise NasError(f"metric {key!r} of proposal {pid} must be a number, got {value!r}")
+        value = float(value)
+        if not failed and not math.isfinite(value):
+            raise NasError(f"metric {key!r} of proposal {pid} is {value}; report a broken evaluation "
+                           "with tell(pid, reward, failed=True)")
+        out[key] = value
+    if not failed:
+        for key in needs:
+            if key not in out:
+                raise NasError(f"strategy {name!r} needs metric {key!r} in every successful tell; "
+                               f"proposal {pid} was told {sorted(out) or 'none'}")
+    return out
 
 
 def _proposal_to_plain(p: Proposal) -> dict:

@@ -6,6 +6,7 @@ Asynchrony, failures, mutation and the scaled-down defaults: docs/strategies.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import torch
 
@@ -74,7 +75,7 @@ class RegularizedEvolution(Strategy):
                 return child
         return self._sample_valid(self._uniform_choices)
 
-    def _observe(self, proposal: Proposal, reward: float, failed: bool) -> None:
+    def _observe(self, proposal: Proposal, reward: float, failed: bool, *, metrics: Mapping[str, float]) -> None:
         if failed:
             return
         self._population.append({"id": proposal.id, "choices": proposal.choices, "reward": reward})

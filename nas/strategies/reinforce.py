@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 
@@ -265,7 +265,7 @@ class Reinforce(Strategy):
                 f"got {reward}; or use failure='skip'"
             )
 
-    def _observe(self, proposal: Proposal, reward: float, failed: bool) -> None:
+    def _observe(self, proposal: Proposal, reward: float, failed: bool, *, metrics: Mapping[str, float]) -> None:
         log_prob, entropy = self._sampled.pop(proposal.id)
         if failed and self.options.failure == "skip":
             return

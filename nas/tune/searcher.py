@@ -45,11 +45,22 @@ class AskTell:
         p = self.live.pop(trial_id, None)
         if p is None:
             return
-        value = (result or {}).get(self.metric)
+        result = result or {}
+        value = result.get(self.metric)
         if error or not isinstance(value, (int, float)) or value != value:
             self.strategy.tell(p.id, self.failure_reward, failed=True)
         else:
-            self.strategy.tell(p.id, self.sign * float(value))
+            self.strategy.tell(p.id, self.sign * float(value), metrics=self._metrics(result, float(value)) or None)
+
+    def _metrics(self, result: dict, value: float) -> dict[str, float]:
+        """What a multi-objective strategy needs (``strategy.needs``), from the trial's result:
+        report e.g. ``latency_ms`` or ``params`` beside your metric; ``accuracy`` defaults to
+        the metric itself."""
+        out = {k: float(result[k]) for k in getattr(self.strategy, "needs", ())
+               if isinstance(result.get(k), (int, float)) and not isinstance(result.get(k), bool)}
+        if "accuracy" in getattr(self.strategy, "needs", ()) and "accuracy" not in out:
+            out["accuracy"] = value
+        return out
 
 
 class StrategySearcher(Searcher):

@@ -22,8 +22,27 @@ from nas.strategies import base
 from nas.strategies.base import MAX_TRIES
 
 NAMES = strategies.names()
+# A GP ask fits a Gaussian process and optimises its acquisition (~0.1 s on 6 decisions): its
+# long contract tests run on an eighth of the rounds, with 4 random startup trials instead of 10
+# so that most proposals still come from the GP.
+SLOW = {"gp": 8}
+FAST_OPTIONS = {"gp": {"n_startup_trials": 4}}
 
 
+def rounds(name, n):
+    return max(1, n // SLOW.get(name, 1))
+
+
+def metrics_for(s, choices, reward):
+    """The metrics a strategy ``needs`` (none for most): accuracy is the reward, every cost
+    the sum of the choices, so that a synthetic front exists."""
+    return {k: reward if k == "accuracy" else float(sum(choices)) for k in s.needs} or None
+
+
+def tell(s, pid, reward, failed=False):
+    """``s.tell`` with the metrics the strategy needs."""
+    choices = next(p.choices for p in s.pending if p.id == int(pid))
+    s.tell(pid, reward, failed=failed, metrics=metrics_for(s, choices, reward))
 
 def space(**kw) -> SyntheticSpace:
     return SyntheticSpace(n_decisions=6, n_options=4, seed=0, **kw)
@@ -32,7 +51,7 @@ def space(**kw) -> SyntheticSpace:
 def run(strategy, sp, n):
     for _ in range(n):
         p = strategy.ask()
-        strategy.tell(p.id, sp.reward(p.choices))
+        tell(strategy, p.id, sp.reward(p.choices))
 
 
 def drive(strategy, sp, rounds, start=0):
@@ -51,7 +70,7 @@ def drive(strategy, sp, rounds, start=0):
         pending.sort(key=lambda p: (p.id * 7919 + r * 104729) % 1009)
         for p in pending:
             failed = p.id % 7 == 3
-            strategy.tell(p.id, 0.0 if failed else sp.reward(p.choices), failed=failed)
+            tell(strategy, p.id, 0.0 if failed else sp.reward(p.choices), failed=failed)
 
 
 def assert_same_state(a, b):
@@ -74,7 +93,7 @@ def assert_same_state(a, b):
 
 
 def test_names():
-    assert NAMES == ["reinforce", "random", "evolution"]
+    assert NAMES == ["reinforce", "random", "evolution", "tpe", "gp", "nsga2", "tune:optuna", "tune:hyperopt"]
 
 
 def test_unknown_strategy_is_a_config_error_with_a_suggestion():
@@ -138,15 +157,15 @@ def test_proposals(name):
     with pytest.raises(AttributeError):
         ps[0].id = 9  # frozen
     assert s.pending == tuple(ps)
-    s.tell(2, 0.5)
-    s.tell(0, 0.25)
-    s.tell(3, 0.75, failed=True)
+    tell(s, 2, 0.5)
+    tell(s, 0, 0.25)
+    s.tell(3, 0.75, failed=True)  # a failed tell needs no metrics
     assert [h["id"] for h in s.history] == [2, 0, 3]
     assert s.history[2] == {"id": 3, "arch": ps[3].arch, "choices": ps[3].choices,
                             "reward": 0.75, "failed": True}
     assert s.best() == (ps[2].arch, 0.5)  # the failed one is not the best
     assert s.pending == (ps[1],)
-    s.tell(np.int64(1), 0.0)  # integer scalars from numpy are ids too
+    tell(s, np.int64(1), 0.0)  # integer scalars from numpy are ids too
     assert s.history[-1]["id"] == 1 and type(s.history[-1]["id"]) is int
     assert s.ask().id == 4
 
@@ -165,7 +184,7 @@ def test_tell_errors(name):
         s.tell(p.id, math.nan)
     with pytest.raises(NasError, match="must be a number"):
         s.tell(p.id, "high")
-    s.tell(p.id, 1.0)  # the errors above changed nothing
+    tell(s, p.id, 1.0)  # the errors above changed nothing
     with pytest.raises(NasError, match="proposal 0 was already told"):
         s.tell(p.id, 1.0)
     assert len(s.history) == 1
@@ -174,11 +193,11 @@ def test_tell_errors(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_proposals(name):
     sp = space()
-    a, b, c = (strategies.get(name, sp, seed=seed) for seed in (3, 3, 4))
+    a, b, c = (strategies.get(name, sp, seed=seed, **FAST_OPTIONS.get(name, {})) for seed in (3, 3, 4))
     for s in (a, b, c):
-        drive(s, sp, 40)
+        drive(s, sp, rounds(name, 40))
     assert a.history == b.history
-    assert len(a.history) > 60
+    assert len(a.history) > 1.5 * rounds(name, 40)
     assert [h["choices"] for h in a.history] != [h["choices"] for h in c.history]
 
 
@@ -193,12 +212,13 @@ def test_global_torch_rng_is_left_alone(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_save_mid_run_and_continue_exactly(name, tmp_path):
     sp = space()
-    opts = {"population_size": 8, "sample_size": 3} if name == "evolution" else {}
+    opts = {"population_size": 8, "sample_size": 3} if name == "evolution" else FAST_OPTIONS.get(name, {})
+    half = rounds(name, 25) | 1  # odd: the last round before the save keeps one proposal back
     uninterrupted = strategies.get(name, sp, seed=5, **opts)
-    drive(uninterrupted, sp, 50)
+    drive(uninterrupted, sp, 2 * half)
 
     first = strategies.get(name, sp, seed=5, **opts)
-    drive(first, sp, 25)
+    drive(first, sp, half)
     assert first.pending, "the save must happen with proposals in flight"
     path = tmp_path / "state.pt"
     torch.save(first.state_dict(), path)
@@ -206,7 +226,7 @@ def test_save_mid_run_and_continue_exactly(name, tmp_path):
     resumed = strategies.get(name, sp, seed=999, **opts)  # the seed comes from the state
     resumed.load_state_dict(state)
     assert resumed.pending == first.pending
-    drive(resumed, sp, 25, start=25)
+    drive(resumed, sp, half, start=half)
 
     assert resumed.history == uninterrupted.history
     assert resumed.best() == uninterrupted.best()
@@ -220,11 +240,11 @@ def test_save_mid_run_and_continue_exactly(name, tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_state_dict_is_a_copy(name):
     sp = space()
-    s = strategies.get(name, sp, seed=0)
-    drive(s, sp, 10)
+    s = strategies.get(name, sp, seed=0, **FAST_OPTIONS.get(name, {}))
+    drive(s, sp, rounds(name, 10))
     saved = s.state_dict()
-    drive(s, sp, 10)
-    fresh = strategies.get(name, sp, seed=0)
+    drive(s, sp, rounds(name, 10))
+    fresh = strategies.get(name, sp, seed=0, **FAST_OPTIONS.get(name, {}))
     fresh.load_state_dict(saved)
     assert len(fresh.history) < len(s.history)
 
@@ -256,9 +276,9 @@ def test_invalid_choices_are_never_handed_out(name):
     all_choices = list(itertools.product(range(4), repeat=6))
     frac = sum(not sp.is_valid(c) for c in all_choices) / len(all_choices)
     assert 0.5 < frac < 0.7
-    s = strategies.get(name, sp, seed=0)
-    drive(s, sp, 100)
-    assert len(s.history) > 150
+    s = strategies.get(name, sp, seed=0, **FAST_OPTIONS.get(name, {}))
+    drive(s, sp, rounds(name, 100))
+    assert len(s.history) > 1.5 * rounds(name, 100)
     assert all(sp.is_valid(h["choices"]) for h in s.history)
 
 
@@ -416,7 +436,9 @@ def search(name, seed):
 
 @pytest.fixture(scope="module")
 def searches():
-    return {name: [search(name, seed) for seed in SEEDS] for name in NAMES}
+    # tpe, nsga2 and the Tune searchers have their own search-quality tests
+    # (test_optuna_strategies.py, test_tune_searchers.py).
+    return {name: [search(name, seed) for seed in SEEDS] for name in ("reinforce", "random", "evolution")}
 
 
 def rise(rewards, chunk=50):
@@ -518,13 +540,13 @@ def test_prefilter_hands_out_the_best_ranked_of_k_candidates(name):
         assert len(seen[-1]) == 5  # K candidates ranked
         assert p.arch == max(seen[-1], key=lambda a: (sp.reward(decode(a)), -seen[-1].index(a)))
         assert [q.id for q in s.pending] == [p.id]  # only the chosen one is pending
-        s.tell(p.id, sp.reward(p.choices))
+        tell(s, p.id, sp.reward(p.choices))
     twin = strategies.get(name, sp, seed=3)
     for h in s.history:
         seen.append([])
         p = twin.ask(candidates=5, rank=rank)
         assert p.arch == h["arch"]
-        twin.tell(p.id, h["reward"])
+        tell(twin, p.id, h["reward"])
     assert_same_state(s.state_dict(), twin.state_dict())
 
 
@@ -535,7 +557,7 @@ def test_prefilter_of_one_or_without_rank_is_a_plain_ask(name):
     for _ in range(6):
         p, q = a.ask(), b.ask(candidates=1, rank=lambda arch: 1 / 0)  # rank is not called for K = 1
         assert p == q
-        a.tell(p.id, sp.reward(p.choices)), b.tell(q.id, sp.reward(q.choices))
+        tell(a, p.id, sp.reward(p.choices)), tell(b, q.id, sp.reward(q.choices))
     with pytest.raises(NasError, match="candidates"):
         a.ask(candidates=0)
 
