@@ -31,6 +31,7 @@ BENCHMARKS = {
     "search_synthetic": "bench.search_synthetic",
     "search_scale": "bench.search_scale",  # its own 2 worker processes, synthetic rewards (no Ray)
     "oneshot_rank": "bench.oneshot_rank",  # its own 2 worker processes and in-process supernet (no Ray)
+    "latency": "bench.latency",  # in-process measurements, no Ray (quick: ~40 s; full: ~5 min)
     "machinery": "bench.machinery",
     "trainer_overhead": "bench.trainer_overhead",
     "attach": "bench.attach",  # before the in-process Ray of the next ones exists: its searches are subprocesses

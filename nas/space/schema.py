@@ -4,6 +4,7 @@ from 0, as in YAML paths). The schema itself: docs/search-spaces.md."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -14,12 +15,22 @@ from ..limits import LIMITS
 from ..registry import suggest
 from .templates import BLOCKS
 
+
 @dataclass(frozen=True)
 class Constraints:
-    """Limits for the space's input shape; ``None`` is no limit."""
+    """Limits for the space's input shape; ``None`` is no limit.
+
+    ``max_params`` and ``max_macs`` are counted without building anything, so
+    ``SearchSpace.is_valid`` checks them. ``max_latency_ms`` has to be measured (tenths of a
+    second to seconds per architecture, far too slow for rejection sampling's thousands of
+    calls), so the search enforces it instead: each proposal's latency is measured on the
+    search's latency target (cached per architecture) before it trains, and one over the
+    limit is recorded as a failed proposal without training (docs/search-spaces.md).
+    """
 
     max_params: int | None = None
     max_macs: int | None = None
+    max_latency_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,14 @@ class _Reader:
                             f"{value} is out of range: expected at least {lo}")
         return value
 
+    def positive(self, where: str, value: Any) -> float:
+        """A positive finite number (an int or a float; not a bool, not text)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(where, f"expected a positive number, got {_describe(value)}")
+        if not math.isfinite(value) or value <= 0:
+            raise self.fail(where, f"{value} is out of range: expected a positive finite number")
+        return float(value)
+
     def bool(self, where: str, value: Any) -> bool:
         if not isinstance(value, bool):
             raise self.fail(where, f"expected true or false, got {_describe(value)}")
@@ -137,6 +156,10 @@ class _Reader:
             if v in options[:i]:
                 raise self.fail(f"{where}[{i}]", f"option {v!r} is listed twice")
         return options
+
+
+# The reader of each constraint key that is not a whole number (those use _Reader.int).
+_CONSTRAINT_READERS: dict[str, Callable[..., Any]] = {"max_latency_ms": _Reader.positive}
 
 
 def _describe(value: Any) -> str:
@@ -191,7 +214,8 @@ def _read_common(r: _Reader, data: Mapping, source: str) -> dict[str, Any]:
     if data.get("constraints") is not None:
         c = r.mapping("constraints", data["constraints"])
         r.keys("constraints", c, _CONSTRAINT_KEYS)
-        constraints = Constraints(**{k: None if v is None else r.int(f"constraints.{k}", v) for k, v in c.items()})
+        constraints = Constraints(**{k: None if v is None else _CONSTRAINT_READERS.get(k, _Reader.int)(
+            r, f"constraints.{k}", v) for k, v in c.items()})
     return dict(name=name.strip(), input=shape, classes=r.int("classes", data["classes"], 1, _CLASSES_MAX),
                 dataset=dataset, constraints=constraints, stem=_read_stem(r, data), head=_read_head(r, data),
                 anchors=r.bool("anchors", data.get("anchors", False)))

@@ -303,7 +303,9 @@ class SearchSpace:
 
     def is_valid(self, choices: Sequence[int]) -> bool:
         """False when the decoded architecture cannot be built for the space's input or breaks
-        the constraints (params / MACs as ``nas.summarize`` counts them). Cached."""
+        the constraints (params / MACs as ``nas.summarize`` counts them). Cached.
+        ``max_latency_ms`` is not checked here: latency must be measured, which is too slow
+        for rejection sampling, so the search checks it per proposal (docs/search-spaces.md)."""
         return self._valid(self._check(choices))
 
     def cost(self, choices: Sequence[int]) -> tuple[int, int]:

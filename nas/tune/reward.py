@@ -9,8 +9,12 @@ Pure functions plus a frozen :class:`RewardConfig`; no torch, so strategies can 
 * Cost-aware reward (Tan et al. 2019, "MnasNet", Sec. 3, Eq. 2):
   ``ACC(m) * (COST(m) / T) ** w`` with ``w = alpha`` if ``COST(m) <= T`` else ``beta``.
   The paper's soft constraint is ``alpha = beta = -0.07`` (our defaults ``w`` / ``w_over``);
-  its hard constraint is ``alpha = 0, beta = -1`` (``RewardConfig.hard(...)``). MnasNet measures
-  latency; we offer the static proxies ``"params"`` and ``"macs"`` instead.
+  its hard constraint is ``alpha = 0, beta = -1`` (``RewardConfig.hard(...)``). MnasNet's
+  ``COST`` is latency measured on the target device (Pixel 1 phones); ``cost="latency"``
+  uses latency measured by :mod:`nas.latency` (milliseconds, on the search's latency
+  target), and the static counts ``"params"`` and ``"macs"`` are offered beside it: free to
+  compute, but an inaccurate proxy (MnasNet Sec. 1: MobileNet and NASNet have similar
+  FLOPS, 575M vs 564M, and latencies of 113 vs 183 ms).
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from ..config import from_dict
 from ..errors import ConfigError
 from ..registry import suggest
 
-COSTS = ("none", "params", "macs")
+COSTS = ("none", "params", "macs", "latency")
 # MnasNet Sec. 3: alpha = beta = -0.07 makes a model with twice the cost need ~5% more
 # accuracy for the same reward (soft constraint). Hard constraint: alpha = 0, beta = -1.
 SOFT_W = -0.07
@@ -44,12 +48,14 @@ class RewardConfig:
         RewardConfig(cube=True)                          # Zoph & Le 2017
         RewardConfig(cost="macs", target=5e6)            # MnasNet soft constraint
         RewardConfig.hard("params", 1e5)                 # MnasNet hard constraint
+        RewardConfig(cost="latency", target=2.0)         # MnasNet: measured latency, 2 ms target
     """
 
     window: int = 5  # epochs at the end of training whose max val accuracy counts (Zoph & Le 2017)
     cube: bool = False  # reward = acc ** 3, as in Zoph & Le 2017 Sec. 4.1
-    cost: str = "none"  # "none" | "params" | "macs": the MnasNet cost term
-    target: float | None = None  # the MnasNet target T (same unit as cost); required with a cost
+    cost: str = "none"  # "none" | "params" | "macs" | "latency": the MnasNet cost term
+    # The MnasNet target T, in the cost's unit (a count; milliseconds for latency); required with a cost.
+    target: float | None = None
     w: float = SOFT_W  # exponent when cost <= target (MnasNet alpha)
     w_over: float = SOFT_W  # exponent when cost > target (MnasNet beta)
     failure_reward: float = 0.0  # reward of a failed trial (NaN loss, crash)
@@ -108,19 +114,27 @@ def cost_factor(cost: float, target: float, w: float, w_over: float) -> float:
 
 
 def compute_reward(
-    config: RewardConfig, val_accs: Sequence[float], params: int, macs: int, failed: bool
+    config: RewardConfig, val_accs: Sequence[float], params: int, macs: int, failed: bool,
+    latency_ms: float | None = None,
 ) -> float:
     """The reward of one trial; always a float.
 
     ``val_accs`` are per-epoch validation accuracies as fractions in [0, 1]. A failed trial,
     or one that finished no epoch, gets ``config.failure_reward``. Order of operations:
     ``acc = max(last window)``, then ``acc ** 3`` if ``cube``, then times the MnasNet factor.
+    ``latency_ms`` is the architecture's measured latency (:mod:`nas.latency`), needed when
+    ``config.cost == "latency"`` (``ValueError`` without it) and ignored otherwise.
 
     >>> compute_reward(RewardConfig(window=2), [0.5, 0.8, 0.7], params=10, macs=100, failed=False)
     0.8
     """
     if failed or not val_accs:
         return float(config.failure_reward)
+    if config.cost == "latency":
+        if latency_ms is None:
+            raise ValueError("latency was not measured: reward cost 'latency' needs latency_ms")
+        if not (math.isfinite(latency_ms) and latency_ms > 0):
+            raise ValueError(f"latency_ms must be a positive number, got {latency_ms}")
     for acc in val_accs:
         if not (math.isfinite(acc) and 0.0 <= acc <= 1.0):
             raise ValueError(f"validation accuracies must be fractions in [0, 1], got {acc}")
@@ -128,6 +142,6 @@ def compute_reward(
     if config.cube:
         reward = reward**3
     if config.cost != "none":
-        cost = {"params": params, "macs": macs}[config.cost]
+        cost = {"params": params, "macs": macs, "latency": latency_ms}[config.cost]
         reward *= cost_factor(float(cost), float(config.target), config.w, config.w_over)
     return float(reward)

@@ -49,7 +49,9 @@ macro = st.fixed_dictionaries(
     optional={"name": anything, "dataset": anything, "stem": st.sampled_from(["conv(16,3)", "conv(8,3)*100000",
                                                                              "conv(" + "9" * 30 + ")", "bad("]),
               "head": st.sampled_from(["gap", "fc(10)", "gap fc(9000)", ""]), "anchors": st.booleans(),
-              "constraints": st.fixed_dictionaries({}, optional={"max_params": whole, "max_macs": whole})},
+              "constraints": st.fixed_dictionaries({}, optional={
+                  "max_params": whole, "max_macs": whole,
+                  "max_latency_ms": st.one_of(st.floats(allow_nan=True, allow_infinity=True), whole, anything)})},
 )
 layerwise = st.fixed_dictionaries(
     {"input": st.just([3, 32, 32]), "classes": st.just(10), "layers": whole,

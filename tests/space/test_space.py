@@ -284,6 +284,25 @@ stages:
 """
 
 
+@pytest.mark.parametrize("value, expected", [("5.0", 5.0), ("2", 2.0), ("0.25", 0.25), ("null", None)])
+def test_max_latency_ms_is_a_positive_number_in_milliseconds(value, expected):
+    space = loads(f"input: [1, 8, 8]\nclasses: 10\nconstraints: {{max_latency_ms: {value}}}\n"
+                  "stages: [{block: conv, width: 8}]\n")
+    assert space.constraints.max_latency_ms == expected
+    assert expected is None or type(space.constraints.max_latency_ms) is float
+    assert loads(GOOD + "stages: [{block: conv, width: 8}]\n").constraints.max_latency_ms is None
+
+
+def test_is_valid_does_not_measure_latency():
+    # The search enforces max_latency_ms per proposal; is_valid (rejection sampling) ignores it,
+    # so even an unreachable bound leaves every buildable architecture valid.
+    text = CONSTRAINED.replace("constraints: {", "constraints: {max_latency_ms: 0.000001, ")
+    bounded, free = loads(text), loads(CONSTRAINED)
+    assert bounded.constraints.max_latency_ms == 1e-6
+    for choices in itertools.product(*(range(len(d.options)) for d in free.decisions)):
+        assert bounded.is_valid(choices) == free.is_valid(choices)
+
+
 def test_is_valid_agrees_with_the_builder_and_summarize_everywhere():
     space = loads(CONSTRAINED)
     limits = space.constraints
@@ -379,6 +398,22 @@ GOOD = "input: [1, 8, 8]\nclasses: 10\n"
      "did you mean 'max_params'"),
     (GOOD + "constraints: {max_macs: 5e6}\nstages: [{block: conv, width: 8}]", "constraints.max_macs",
      "whole number, got '5e6'"),
+    (GOOD + "constraints: {max_latency_ms: -1}\nstages: [{block: conv, width: 8}]", "constraints.max_latency_ms",
+     "-1 is out of range: expected a positive finite number"),
+    (GOOD + "constraints: {max_latency_ms: 0}\nstages: [{block: conv, width: 8}]", "constraints.max_latency_ms",
+     "out of range"),
+    (GOOD + "constraints: {max_latency_ms: .inf}\nstages: [{block: conv, width: 8}]", "constraints.max_latency_ms",
+     "positive finite number"),
+    (GOOD + "constraints: {max_latency_ms: .nan}\nstages: [{block: conv, width: 8}]", "constraints.max_latency_ms",
+     "positive finite number"),
+    (GOOD + "constraints: {max_latency_ms: 5ms}\nstages: [{block: conv, width: 8}]", "constraints.max_latency_ms",
+     "expected a positive number, got '5ms'"),
+    (GOOD + "constraints: {max_latency_ms: true}\nstages: [{block: conv, width: 8}]", "constraints.max_latency_ms",
+     "expected a positive number, got True"),
+    (GOOD + "constraints: {max_latency_ms: [5]}\nstages: [{block: conv, width: 8}]", "constraints.max_latency_ms",
+     "got a list"),
+    (GOOD + "constraints: {max_latency: 5}\nstages: [{block: conv, width: 8}]", "constraints.max_latency",
+     "did you mean 'max_latency_ms'"),
     (GOOD + "anchors: 1\nstages: [{block: conv, width: 8}]", "anchors", "true or false"),
     (GOOD + "stem: 'conv(16,3'\nstages: [{block: conv, width: 8}]", "stem", "missing ')'"),
     (GOOD + "stem: 12\nstages: [{block: conv, width: 8}]", "stem", "architecture text"),

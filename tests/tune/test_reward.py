@@ -7,7 +7,7 @@ import pytest
 
 from nas.config import from_dict
 from nas.errors import ConfigError
-from nas.tune.reward import HARD_W, HARD_W_OVER, SOFT_W, RewardConfig, compute_reward, cost_factor, window_max
+from nas.tune.reward import COSTS, HARD_W, HARD_W_OVER, SOFT_W, RewardConfig, compute_reward, cost_factor, window_max
 
 
 def test_window_max_takes_the_last_window_only():
@@ -74,6 +74,38 @@ def test_cost_uses_the_configured_metric():
     assert compute_reward(by_macs, [1.0], params=200, macs=100, failed=False) == pytest.approx(1.0)
 
 
+def test_latency_cost_is_mnasnet_eq2_on_measured_milliseconds():
+    # MnasNet Eq. 2 with measured latency: 2x the 5 ms target costs a factor 2 ** -0.07.
+    config = RewardConfig(cost="latency", target=5.0)
+    assert compute_reward(config, [0.9], params=1, macs=1, failed=False, latency_ms=10.0) == pytest.approx(0.9 * 2**-0.07)
+    assert compute_reward(config, [0.9], params=1, macs=1, failed=False, latency_ms=5.0) == pytest.approx(0.9)
+    hard = RewardConfig.hard("latency", 5.0)
+    assert compute_reward(hard, [0.8], params=1, macs=1, failed=False, latency_ms=2.5) == pytest.approx(0.8)
+    assert compute_reward(hard, [0.8], params=1, macs=1, failed=False, latency_ms=20.0) == pytest.approx(0.2)
+
+
+def test_latency_cost_ignores_params_and_macs_and_other_costs_ignore_latency():
+    config = RewardConfig(cost="latency", target=1.0)
+    a = compute_reward(config, [0.5], params=10, macs=10, failed=False, latency_ms=3.0)
+    b = compute_reward(config, [0.5], params=10**6, macs=10**9, failed=False, latency_ms=3.0)
+    assert a == b == pytest.approx(0.5 * 3**-0.07)
+    by_macs = RewardConfig(cost="macs", target=100)
+    assert compute_reward(by_macs, [0.5], params=1, macs=100, failed=False, latency_ms=99.0) == pytest.approx(0.5)
+    assert compute_reward(by_macs, [0.5], params=1, macs=100, failed=False) == pytest.approx(0.5)
+
+
+def test_latency_cost_needs_a_measured_latency():
+    config = RewardConfig(cost="latency", target=2.0)
+    with pytest.raises(ValueError, match="latency was not measured"):
+        compute_reward(config, [0.9], params=1, macs=1, failed=False)
+    for bad in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="latency_ms must be a positive number"):
+            compute_reward(config, [0.9], params=1, macs=1, failed=False, latency_ms=bad)
+    # A failed trial (or one with no epoch) needs none: it gets the failure reward.
+    assert compute_reward(config, [0.9], params=1, macs=1, failed=True) == 0.0
+    assert compute_reward(config, [], params=1, macs=1, failed=False) == 0.0
+
+
 def test_cube_then_cost_factor():
     config = RewardConfig(cube=True, cost="params", target=10, w=-0.5, w_over=-0.5)
     assert compute_reward(config, [0.5], params=40, macs=0, failed=False) == pytest.approx(0.5**3 * 4**-0.5)
@@ -109,6 +141,11 @@ def test_accuracies_must_be_fractions():
 # ---- config loading
 
 
+def test_latency_is_a_cost():
+    config = RewardConfig.from_dict({"cost": "latency", "target": 5})
+    assert config.cost == "latency" and config.target == 5.0 and "latency" in COSTS
+
+
 def test_from_dict_round_trip():
     config = RewardConfig.from_dict({"window": 3, "cube": True, "cost": "macs", "target": 5000000, "w_over": -1})
     assert config == RewardConfig(window=3, cube=True, cost="macs", target=5e6, w_over=-1.0)
@@ -130,6 +167,9 @@ def test_from_dict_round_trip():
         ({"cost": "flops"}, "cost"),
         ({"cost": "params"}, "target"),
         ({"cost": "params", "target": -1}, "target"),
+        ({"cost": "latency"}, "target"),
+        ({"cost": "latency", "target": 0}, "target"),
+        ({"cost": "latncy", "target": 5}, "cost"),
         ({"window": 0}, "window"),
         ({"failure_reward": math.inf}, "failure_reward"),
     ],
