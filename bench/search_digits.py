@@ -1,18 +1,26 @@
 """Search quality on a real search: digits through Ray Tune (``nas.tune.run_search``).
 
-``reinforce``, ``random`` and ``evolution`` each run the same budget of trials over the
-shipped ``digits`` space, two trials at a time on 2 CPUs, for several seeds (the seed sets
-the strategy, the validation split and the trials' training seeds). Quick: 2 seeds x 12
-trials x 3 epochs; full: 3 seeds x 40 trials x 10 epochs (`nas search`'s defaults).
+``reinforce``, ``random``, ``evolution``, ``tpe`` (Optuna's TPE), ``gp`` (Optuna's GP-based
+Bayesian optimisation) and ``nsga2`` (Optuna's NSGA-II on validation accuracy and measured
+latency) each run the same budget of trials over the shipped ``digits`` space, two trials at
+a time on 2 CPUs, for several seeds (the seed sets the strategy, the validation split and the
+trials' training seeds). Quick: 2 seeds x 12 trials x 3 epochs; full: 3 seeds x 40 trials x
+10 epochs (`nas search`'s defaults). Every run measures each architecture's latency (PyTorch
+on this CPU, batch 1, 1 thread, cached per architecture), so every strategy's front can be
+compared; only nsga2 optimises it.
 
-Strategy options: reinforce's defaults (batch 10: 1 controller update in 12 trials, 4 in
-40); evolution's population is scaled to the budget (P = max(4, trials // 4), S = max(2,
-P // 4)), since with its default P = 20 a 12-trial run would be random search.
+Strategy options: the defaults, with populations scaled to the budget: evolution's P =
+max(4, trials // 4), S = max(2, P // 4), since with its default P = 20 a 12-trial run would
+be random search; nsga2's population likewise max(4, trials // 4) (Optuna's default 50
+would make any run of this budget its random first generation).
 
-Per strategy: the best validation accuracy found within the budget and the mean reward of
-the last quarter of the trials, median and spread over seeds; ``ratio`` against random
-search's median in the same run. With budgets this small the seeds' spread is as large as
-the differences between strategies: read these as a smoke test of the whole loop.
+Per strategy: the best validation accuracy found within the budget, the mean reward of the
+last quarter of the trials, and the hypervolume of the run's (validation accuracy, latency)
+front: the area dominated by the front between accuracy 0 and the largest latency measured
+in the whole benchmark (one reference for every run, so the numbers compare), over that
+latency range; median and spread over seeds, ``ratio`` against random search's median in
+the same run. With budgets this small the seeds' spread is as large as the differences
+between strategies: read these as a smoke test of the whole loop.
 """
 from __future__ import annotations
 
@@ -26,14 +34,27 @@ except ImportError:  # run as a script
     import _common as c
 
 BENCH = "search_digits"
-STRATEGIES = ("reinforce", "random", "evolution")
+STRATEGIES = ("reinforce", "random", "evolution", "tpe", "gp", "nsga2")
+LATENCY = {"target": "cpu", "batch_size": 1, "threads": 1}
 
 
 def options(strategy: str, trials: int) -> dict:
     if strategy == "evolution":
         p = max(4, trials // 4)
         return {"population_size": p, "sample_size": max(2, p // 4)}
+    if strategy == "nsga2":
+        return {"population_size": max(4, trials // 4)}
     return {}
+
+
+def hypervolume(records: list[dict], max_latency: float) -> float:
+    """Area dominated by the ok records' (val_acc, latency_ms) front, from accuracy 0 up and from
+    ``max_latency`` down, divided by ``max_latency`` (so 1.0 is accuracy 1 at zero latency)."""
+    from nas.report.pareto import hypervolume_2d
+
+    pts = [(r["val_acc"], r["latency_ms"]) for r in records
+           if r["status"] == "ok" and r.get("val_acc") is not None and r.get("latency_ms") is not None]
+    return hypervolume_2d(pts, (0.0, max_latency), ("max", "min")) / max_latency
 
 
 def run(quick: bool) -> Iterator[dict]:
@@ -49,7 +70,7 @@ def run(quick: bool) -> Iterator[dict]:
                 run_, wall, _, _ = c.search(tmp, name=f"{strategy}-{seed}", space="digits", trials=trials,
                                             epochs=epochs, strategy=strategy,
                                             strategy_options=options(strategy, trials), seed=seed, concurrency=2,
-                                            cpus_per_trial=1.0)
+                                            cpus_per_trial=1.0, latency=dict(LATENCY))
                 recs = run_.records
                 q = max(1, len(recs) // 4)
                 ok = [r for r in recs if r["status"] == "ok"]
@@ -57,8 +78,14 @@ def run(quick: bool) -> Iterator[dict]:
                     "best_val_acc": max((r["val_acc"] for r in ok), default=0.0),
                     "last_quarter": statistics.mean(r["reward"] for r in recs[-q:]),
                     "wall": wall, "failed": len(recs) - len(ok), "reused": sum(1 for r in recs if r["reused"]),
+                    "records": recs,
                 })
-    rnd = {k: c.spread([x[k] for x in out["random"]]) for k in ("best_val_acc", "last_quarter")}
+    max_latency = max(r["latency_ms"] for xs in out.values() for x in xs for r in x["records"]
+                      if r.get("latency_ms") is not None)
+    for xs in out.values():
+        for x in xs:
+            x["hypervolume"] = hypervolume(x.pop("records"), max_latency)
+    rnd = {k: c.spread([x[k] for x in out["random"]]) for k in ("best_val_acc", "last_quarter", "hypervolume")}
     for strategy, xs in out.items():
         best = c.spread([x["best_val_acc"] for x in xs])
         last = c.spread([x["last_quarter"] for x in xs])
@@ -72,6 +99,11 @@ def run(quick: bool) -> Iterator[dict]:
                        per_seed=[x["last_quarter"] for x in xs],
                        search_wall_s=c.spread([x["wall"] for x in xs]),
                        failed_trials=sum(x["failed"] for x in xs), reused_trials=sum(x["reused"] for x in xs), **base)
+        hv = c.spread([x["hypervolume"] for x in xs])
+        yield c.result(BENCH, "hypervolume_acc_latency", hv["median"], unit="fraction", spread=hv,
+                       ratio=c.ratio(hv["median"], rnd["hypervolume"]["median"]), ratio_of="median vs random's",
+                       per_seed=[x["hypervolume"] for x in xs], reference_latency_ms=max_latency,
+                       latency=LATENCY, **base)
 
 
 if __name__ == "__main__":

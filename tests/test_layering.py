@@ -18,6 +18,7 @@ LAYERS = [
     {"space"},
     {"strategies"},
     {"train"},
+    {"latency"},
     {"oneshot"},
     {"tune"},
     {"export"},

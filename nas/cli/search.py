@@ -17,7 +17,8 @@ FLAGS = {
     "--trials": ("trials", int, "architectures to evaluate in the whole run (resumes included)"),
     "--concurrency": ("concurrency", int, "trials trained at the same time"),
     "--strategy": ("strategy", str, "search strategy"),
-    "--dataset": ("dataset", str, "dataset (default: the space file's `dataset`)"),
+    "--dataset": ("dataset", str, "dataset: a registered name or your own data, paths relative to the current "
+                                  "folder (docs/datasets.md) (default: the space file's `dataset`)"),
     "--data-dir": ("data_dir", str, "folder with the dataset files in torchvision's layout "
                                     "(default: $NAS_DATA_DIR, else ./data)"),
     "--val-fraction": ("val_fraction", float, "share of the training set held out as the validation split "
@@ -51,7 +52,7 @@ def add_parser(sub):
     from .. import strategies
     from ..train import data
 
-    choices = {"strategy": strategies.names(), "dataset": data.names()}
+    choices = {"strategy": strategies.names(), "dataset": [*data.names(), *data.own_forms()]}
     p = sub.add_parser("search", help="run a search with Ray Tune (default: 40 trials on digits)",
                        description="Train sampled architectures in parallel and learn from their validation accuracy. "
                                    "Settings: defaults < the space file < --config FILE < flags.")
@@ -67,6 +68,12 @@ def add_parser(sub):
                    help="with --strategy reinforce: the controller of a paper, every value it gives: zoph2017 "
                         "(Zoph & Le 2017) or enas (ENAS's code); the same as strategy_options: {preset: PRESET}, "
                         "whose other keys still apply (default: none, the tuned defaults)")
+    p.add_argument("--latency", default=None, metavar="TARGET",
+                   help="measure each architecture's inference latency (once, cached in the run folder) on "
+                        "TARGET: cpu (PyTorch on this machine's CPU), onnxruntime, or cuda; the same as "
+                        "latency: {target: TARGET}, whose other keys (batch_size, threads, min_run_time) still "
+                        "apply. Needed by reward cost 'latency', a space's max_latency_ms and --strategy nsga2, "
+                        "which turn it on with target cpu (default: off)")
     p.add_argument("--asha", action="store_const", const=True, default=None,
                    help="stop weak trials early with ASHA (Li et al. 2020); they are scored on the epochs "
                         "they ran (default: off)")
@@ -118,6 +125,8 @@ def _config_and_given(args) -> tuple[SearchConfig, set[str]]:
     for field in ("asha", "reuse"):
         if getattr(args, field) is not None:
             flags[field] = getattr(args, field)
+    if getattr(args, "latency", None) is not None:
+        flags["latency"] = {**cfg.latency, "target": args.latency}
     if getattr(args, "controller", None) is not None:
         flags["strategy_options"] = {**cfg.strategy_options, "preset": args.controller}
     return cfg.updated(flags, where="flags"), set(data) | set(flags)
@@ -164,6 +173,11 @@ class ConsoleEvents:
             what = f"{config.trials} trials of {strategy}, {config.concurrency} at a time"
         if driver.prefilter:
             what += f", each the best of {driver.prefilter[1]} by {driver.prefilter[0]}"
+        lat = driver.latency_config
+        if lat is not None:
+            limit = f", at most {driver.max_latency_ms:g} ms" if driver.max_latency_ms is not None else ""
+            what += (f"; latency measured on {lat.target} (batch {lat.batch_size}, {lat.threads} "
+                     f"thread{'s' if lat.threads != 1 else ''}{limit})")
         print(f"search {config.name}: {what}, over {space.name} (size {space.size:.3g}) on {config.dataset}"
               f"{resumed}\nrun folder: {driver.store.root}", file=self.out, flush=True)
         self.start = time.time()
@@ -197,10 +211,15 @@ def progress_line(driver, r: dict, elapsed: float) -> str:
         status = "stopped"
     acc = f"{r['val_acc']:.3f}" if r["val_acc"] is not None else "  -  "
     line = (f"[{done:>{len(str(total))}}/{total}] {status:<7} reward {r['reward']:.3f} val {acc} "
-            f"{human(r['params'] or 0):>7} params {human(r['macs'] or 0):>7} MACs {r['seconds'] or 0:6.1f}s | "
+            f"{human(r['params'] or 0):>7} params {human(r['macs'] or 0):>7} MACs{_latency(r)} {r['seconds'] or 0:6.1f}s | "
             f"running {len(driver.live)} best {best['reward'] if best else 0:.3f} "
             f"elapsed {_clock(elapsed)} ETA {_clock(eta)} | {r['arch']}")
     return line + _details(r)
+
+
+def _latency(r: dict) -> str:
+    """`` 1.23 ms`` where the record has a measured latency, else nothing."""
+    return f" {r['latency_ms']:7.3g} ms" if r.get("latency_ms") is not None else ""
 
 
 def _details(r: dict) -> str:
@@ -226,7 +245,7 @@ def _cheap_line(driver, r: dict, elapsed: float) -> str:
         if r["reused"]:
             status = "reused"
         line = (f"[{done:>{len(str(total))}}/{total}] {status:<7} reward {r['reward']:.4g} {shown} "
-                f"{human(r['params'] or 0):>7} params {r['seconds'] or 0:6.2f}s | elapsed {_clock(elapsed)} | "
+                f"{human(r['params'] or 0):>7} params{_latency(r)} {r['seconds'] or 0:6.2f}s | elapsed {_clock(elapsed)} | "
                 f"{r['arch']}")
     return line + _details(r)
 
@@ -260,11 +279,37 @@ def print_summary(driver) -> None:
                 for r in ok[:5]]
         print(table(rows, ["trial", "reward", "val_acc", "scored", "params", "MACs", "architecture"],
                     right={0, 1, 2, 3, 4, 5}))
+    elif driver.latency_config is not None:
+        rows = [[str(r["trial"]), f"{r['reward']:.4f}", f"{r['val_acc']:.4f}", human(r["params"]), human(r["macs"]),
+                 "-" if r.get("latency_ms") is None else f"{r['latency_ms']:.3g}", r["arch"]] for r in ok[:5]]
+        print(table(rows, ["trial", "reward", "val_acc", "params", "MACs", "latency ms", "architecture"],
+                    right={0, 1, 2, 3, 4, 5}))
     else:
         rows = [[str(r["trial"]), f"{r['reward']:.4f}", f"{r['val_acc']:.4f}", human(r["params"]), human(r["macs"]),
                  r["arch"]] for r in ok[:5]]
         print(table(rows, ["trial", "reward", "val_acc", "params", "MACs", "architecture"], right={0, 1, 2, 3, 4}))
+    _print_front(driver, ok)
     print(f"\nbest: {driver.best()['arch']}\n      ({driver.store.best_path})")  # what best.json holds
+
+
+COST_LABELS = {"latency_ms": "latency (ms)", "params": "params", "macs": "MACs"}
+
+
+def _print_front(driver, ok: list[dict]) -> None:
+    """For a multi-objective strategy: the architectures no other beats on both accuracy and
+    its cost (``nas report`` writes every front, with hypervolumes)."""
+    from ..report.pareto import non_dominated
+
+    costs = [k for k in getattr(driver.strategy, "needs", ()) if k in COST_LABELS]
+    if not costs:
+        return
+    cost = costs[0]
+    rows = [r for r in ok if r.get("val_acc") is not None and r.get(cost) is not None]
+    front = [rows[i] for i in non_dominated([(r["val_acc"], r[cost]) for r in rows], ("max", "min"))]
+    print(f"\nPareto front (val acc vs {COST_LABELS[cost]}): {len(front)} of {len(rows)} architectures")
+    fmt = (lambda v: f"{v:.3g}") if cost == "latency_ms" else (lambda v: human(int(v)))
+    print(table([[str(r["trial"]), f"{r['val_acc']:.4f}", fmt(r[cost]), r["arch"]] for r in front],
+                ["trial", "val_acc", COST_LABELS[cost], "architecture"], right={0, 1, 2}))
 
 
 def _cheap_value(r: dict | None) -> str:

@@ -45,7 +45,7 @@ def describe(space: SearchSpace, n: int, seed: int) -> dict:
         "input": list(space.input_shape),
         "classes": space.num_classes,
         "dataset": space.dataset,
-        "constraints": {"max_params": c.max_params, "max_macs": c.max_macs},
+        "constraints": {"max_params": c.max_params, "max_macs": c.max_macs, "max_latency_ms": c.max_latency_ms},
         "size": space.size,
         "decisions": [{"name": d.name, "kind": d.kind, "options": list(d.options)} for d in space.decisions],
         "seed": seed,
@@ -64,7 +64,8 @@ def run(args) -> int:
         print_json(info)
         return 0
     c = space.constraints
-    limits = [f"params <= {c.max_params:,}" if c.max_params else "", f"MACs <= {c.max_macs:,}" if c.max_macs else ""]
+    limits = [f"params <= {c.max_params:,}" if c.max_params else "", f"MACs <= {c.max_macs:,}" if c.max_macs else "",
+              f"latency <= {c.max_latency_ms:g} ms (measured by the search)" if c.max_latency_ms else ""]
     print(f"space {space.name}  ({info['path']}, sha256 {space.hash[:12]})")
     print(f"input {'x'.join(map(str, space.input_shape))}, {space.num_classes} classes, "
           f"dataset {space.dataset or '-'}, constraints: {', '.join(x for x in limits if x) or 'none'}")

@@ -61,8 +61,7 @@ def report(run: RunSnapshot, out_dir: str | Path | None = None) -> ReportResult:
     atomic_write(files[1], leaderboard_md(run, rows))
     plot_rewards(run.trials, run.updates, files[2], title=f"{run.name}: reward per trial")
     atomic_write(files[3], pareto_md(run.name, fronts, points, skipped, input_text=_input_text(shape, classes),
-                                     latency=run.search.get("latency") if isinstance(run.search.get("latency"), dict)
-                                     else None))
+                                     latency=_latency_settings(run)))
     atomic_write(files[4], pareto_csv(fronts))
     plot_pareto(fronts, files[5], baselines=points or (), title=run.name)
     if run.updates and any(u.get("probs") for u in run.updates):
@@ -204,3 +203,12 @@ def _option_labels(run: RunSnapshot, space) -> list[list[str]] | None:
     if not decisions or [d.name for d in decisions] != run.decision_names:
         return None
     return [[str(o) for o in d.options] for d in decisions]
+
+
+def _latency_settings(run: RunSnapshot) -> dict[str, Any]:
+    """The latency settings the search measured with: its ``latency`` keys over the defaults (a
+    search that measures latency because its reward, space or strategy needs it uses those)."""
+    from ..latency import LatencyConfig
+
+    given = run.search.get("latency")
+    return {**LatencyConfig().to_dict(), **(given if isinstance(given, dict) else {})}

@@ -54,6 +54,10 @@ class SearchConfig:
     # "NAME:K": each proposal is the best of K candidates by the zero-cost proxy NAME.
     prefilter: str | None = None
     proxy_batch_size: int = 64  # images of the one minibatch a proxy sees
+    # LatencyConfig settings (nas.latency): target, batch_size, threads, min_run_time. Latency is
+    # measured (once per architecture, cached in the run folder) when this is set, when the
+    # reward's cost is "latency", when the space has max_latency_ms, or when the strategy needs it.
+    latency: dict = field(default_factory=dict)
 
     @classmethod
     def fields(cls) -> dict[str, Any]:
@@ -91,6 +95,13 @@ class SearchConfig:
                 prefilter_spec(self.prefilter)
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
+        if self.latency:
+            from ..latency import LatencyConfig
+
+            try:
+                LatencyConfig.from_dict(self.latency)
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
         if evaluation_mode(self.evaluation)[0] == "shared":
             from ..oneshot.shared import SharedConfig
 

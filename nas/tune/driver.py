@@ -77,6 +77,15 @@ class SearchDriver:
         self.evaluation, self.proxy = evaluation_mode(config.evaluation)
         self.prefilter = prefilter_spec(config.prefilter) if config.prefilter else None
         self._proxy_scores: dict[tuple[str, str], float] = {}
+        # Measured latency (MnasNet, Tan et al. 2019: latency on the target device, not a proxy),
+        # once per architecture, cached in the run folder so a resume never measures again.
+        self.latency_config = self._latency_config()
+        self.max_latency_ms = getattr(space.constraints, "max_latency_ms", None)
+        self.latency_cache = None
+        if self.latency_config is not None:
+            from ..latency import LatencyCache
+
+            self.latency_cache = LatencyCache(store.latency_path).load()  # a damaged file stops the search here
         self.splits = splits  # the dataset: what zero-cost proxies score on
         self.records: list[dict[str, Any]] = store.read_trials()
         self.by_proposal = {r["proposal"]: r for r in self.records if self._searched(r)}
@@ -114,6 +123,65 @@ class SearchDriver:
             driver.events.warning(f"{store.trials_path}: set aside a torn last line ({torn} bytes, a write cut off "
                                   "by a crash; kept in trials.jsonl.torn); every complete record is kept")
         return driver
+
+    # -- latency -----------------------------------------------------------------------
+    def _latency_config(self):
+        """The LatencyConfig when this search measures latency, else None: when the settings
+        ask for it, the reward's cost is latency, the space bounds it, or the strategy needs it."""
+        wanted = (bool(self.config.latency) or self.reward_config.cost == "latency"
+                  or getattr(self.space.constraints, "max_latency_ms", None) is not None
+                  or "latency_ms" in getattr(self.strategy, "needs", ()))
+        if not wanted:
+            return None
+        from ..latency import LatencyConfig, check_target
+
+        config = LatencyConfig.from_dict(self.config.latency)
+        check_target(config)  # a target this machine lacks (cuda, onnxruntime) is one line, before any trial
+        return config
+
+    def latency_ms(self, arch: str) -> float | None:
+        """The measured latency of ``arch`` in ms (cached), or None when this search measures none."""
+        if self.latency_cache is None:
+            return None
+        lat = self.latency_cache.measure(arch, self.space.input_shape, self.space.num_classes, self.latency_config)
+        return float(lat.ms)
+
+    def _over_latency(self, arch: str) -> dict[str, Any] | None:
+        """The failed record of a proposal that cannot be measured or is over the space's
+        ``max_latency_ms``: refused before it trains, as MnasNet's hard constraint would score it."""
+        if self.latency_cache is None:
+            return None
+        try:
+            ms = self.latency_ms(arch)
+        except NasError as e:
+            return self._failed(f"cannot measure its latency: {first_line(e)}")
+        if self.max_latency_ms is not None and ms > self.max_latency_ms:
+            c = self.latency_config
+            rec = self._failed(f"refused before training: latency {ms:.3g} ms on {c.target} (batch {c.batch_size}, "
+                               f"{c.threads} thread{'s' if c.threads != 1 else ''}) is over the space's "
+                               f"max_latency_ms {self.max_latency_ms:g}")
+            rec["latency_ms"] = ms
+            return rec
+        return None
+
+    def _known_latency(self, arch: str) -> float | None:
+        """The latency of an architecture ``_ask`` measured (a cache hit), or None."""
+        if self.latency_cache is None:
+            return None
+        try:
+            return self.latency_ms(arch)
+        except NasError:
+            return None
+
+    def _metrics(self, rec: dict[str, Any]) -> dict[str, float]:
+        """What a multi-objective strategy is told beside the reward: accuracy and the costs.
+        In a proxy search the proxy's score stands in for the accuracy no network was trained for."""
+        accuracy = rec.get("val_acc")
+        if accuracy is None and rec.get("score") is not None:
+            accuracy = rec["score"]
+        pairs = (("accuracy", accuracy), ("params", rec.get("params")), ("macs", rec.get("macs")),
+                 ("latency_ms", rec.get("latency_ms")))
+        return {k: float(v) for k, v in pairs if v is not None}
 
     # -- the strategy's state ------------------------------------------------------------
     def _rebuild_hint(self, what: str) -> ConfigError:
@@ -179,7 +247,7 @@ class SearchDriver:
 
     def _tell(self, rec: dict[str, Any]) -> None:
         """Tell the strategy a recorded trial's reward; a failure unless its status is ok."""
-        self.strategy.tell(rec["proposal"], rec["reward"], failed=rec["status"] != "ok")
+        self.strategy.tell(rec["proposal"], rec["reward"], failed=rec["status"] != "ok", metrics=self._metrics(rec))
 
     # -- resume ------------------------------------------------------------------------
     def _reconcile(self) -> None:
@@ -270,6 +338,10 @@ class SearchDriver:
             if too_large:  # refused before anything is allocated: a failed proposal, not a crashed trial
                 self._record(p, self._failed(too_large))
                 continue
+            refused = self._over_latency(p.arch)
+            if refused is not None:
+                self._record(p, refused)
+                continue
             return p
         raise NasError("the strategy keeps proposing architectures this run has already evaluated")
 
@@ -348,9 +420,11 @@ class SearchDriver:
         failed = result.get("status") != "ok"
         val_accs = [float(v) for v in result.get("val_accs") or []]
         stopped = (not failed) and len(val_accs) < self.train_config.epochs
+        latency = None if failed else self._known_latency(p.arch)
         reward = compute_reward(self.reward_config, val_accs, int(result.get("params") or 0),
-                                int(result.get("macs") or 0), failed)
+                                int(result.get("macs") or 0), failed, latency_ms=latency)
         rec = {
+            "latency_ms": latency,
             "reward": reward,
             "val_acc": window_max(val_accs, self.reward_config.window) if val_accs else None,
             "val_accs": val_accs,
@@ -379,11 +453,12 @@ class SearchDriver:
             rec = self._failed(failed_reason)
         else:
             params, macs = self.space.cost(p.choices)  # a proposal is valid in its space: it can be counted
+            latency = self._known_latency(p.arch)
             if self.evaluation == "shared":
-                reward = compute_reward(self.reward_config, [accuracy], params, macs, False)
+                reward = compute_reward(self.reward_config, [accuracy], params, macs, False, latency_ms=latency)
             else:
                 reward = float(score)
-            rec = {"reward": reward, "val_acc": accuracy, "val_accs": [] if accuracy is None else [accuracy],
+            rec = {"reward": reward, "latency_ms": latency, "val_acc": accuracy, "val_accs": [] if accuracy is None else [accuracy],
                    "params": params, "macs": macs, "status": "ok", "reason": None, "seconds": seconds,
                    "epochs": 0}
         rec["evaluation"] = self.config.evaluation
@@ -417,6 +492,8 @@ class SearchDriver:
             "warnings": rec.get("warnings", []) if reused_from is None else [],
             "evaluation": rec.get("evaluation", "full"),
         }
+        if self.latency_cache is not None:
+            record["latency_ms"] = rec.get("latency_ms")
         for key in ("retrain_of", "score"):
             if key in rec:
                 record[key] = rec[key]
@@ -489,6 +566,7 @@ def run_search(config: SearchConfig, *, resume: bool = False, events: SearchEven
     named = config.name is not None
     config, space, store = resolve(config, resume=resume, explicit=explicit)
     splits = data.load(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed)
+    data.check_matches(splits, space.input_shape, space.num_classes, space.name)  # before any folder or training
     # A default name moves on to the next free number when another search took it meanwhile.
     lock, store = claim(store, new=not resume, base=None if named else default_name(space, config.strategy))
     config = replace(config, name=store.root.name)

@@ -75,7 +75,7 @@ def record_problem(rec: Any, position: int) -> str | None:
         return f"has reward {rec['reward']!r}, not a finite number"
     if rec["status"] not in STATUSES:
         return f"has status {rec['status']!r}, not one of {', '.join(STATUSES)}"
-    for key in ("val_acc", "params", "macs", "seconds"):
+    for key in ("val_acc", "params", "macs", "seconds", "latency_ms"):
         v = rec.get(key)
         if v is not None and not finite_number(v):
             return f"has {key} {v!r}, not a number"
@@ -239,6 +239,11 @@ class RunStore:
     def supernet_path(self) -> Path:
         """The shared weights of a one-shot search with their optimizer and data order."""
         return self.root / "supernet.pt"
+
+    @property
+    def latency_path(self) -> Path:
+        """Measured inference latencies, one line per architecture (nas.latency.LatencyCache)."""
+        return self.root / "latency.jsonl"
 
     def exists(self) -> bool:
         return self.config_path.exists()

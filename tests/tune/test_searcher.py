@@ -32,6 +32,17 @@ def test_standalone_searcher_asks_tells_and_finishes():
     assert told[0]["failed"] and told[2]["failed"] and searcher.fatal is None
 
 
+def test_standalone_searcher_forwards_what_a_multi_objective_strategy_needs():
+    space = SyntheticSpace(n_decisions=4, n_options=3, seed=0)
+    strategy = nas.strategies.get("nsga2", space, seed=0, population_size=2, cost="latency_ms")
+    searcher = StrategySearcher(strategy, metric="acc", mode="max", max_trials=2)
+    searcher.suggest("a"), searcher.suggest("b")
+    searcher.on_trial_complete("a", {"acc": 0.8, "latency_ms": 1.5})
+    assert strategy.history[0]["metrics"] == {"accuracy": 0.8, "latency_ms": 1.5}  # accuracy: the metric itself
+    searcher.on_trial_complete("b", {"acc": 0.7})  # no latency reported: the strategy says what is missing
+    assert "latency_ms" in str(searcher.fatal)
+
+
 def test_standalone_searcher_needs_a_metric_and_one_backend():
     space = SyntheticSpace(n_decisions=2, n_options=2, seed=0)
     with pytest.raises(ValueError, match="metric and mode"):
