@@ -113,8 +113,9 @@ def _resumed(store: RunStore, given: SearchConfig, space: SearchSpace,
 
 
 def default_name(space: SearchSpace, strategy: str) -> str:
-    """``<space>-<strategy>``: the name of a run given none, numbered -2, -3... when taken."""
-    return check_name(f"{space.name}-{strategy}")
+    """``<space>-<strategy>``: the name of a run given none, numbered -2, -3... when taken. A
+    strategy named with a colon (``tune:optuna``) gives ``digits-tune-optuna``."""
+    return check_name(f"{space.name}-{strategy.replace(':', '-')}")
 
 
 def _check_free(store: RunStore) -> None:

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import re
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -304,23 +300,3 @@ def test_nsga2_front_dominates_more_than_random():
         nsga2 = front_area("nsga2", seed, population_size=10, cost="params")
         rnd = front_area("random", seed)
         assert nsga2 > rnd + 1.0, (seed, nsga2, rnd)
-
-
-# -- a Tune script of one's own, with tpe ----------------------------------------------------
-
-
-def test_the_readme_script_runs_with_tpe(repo, tmp_path):
-    readme = (repo / "README.md").read_text()
-    code = re.search(r"```python\n(# a Tune script of your own\n.*?)```", readme, re.S).group(1)
-    for old, new in (('strategies.get("evolution", space, seed=0)', 'strategies.get("tpe", space, seed=0)'),
-                     ("epochs=2", "epochs=1"), ("max_trials=6", "max_trials=3")):
-        assert old in code, old
-        code = code.replace(old, new)
-    env = dict(os.environ, HOME=str(tmp_path), PYTHONPATH=str(repo))
-    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                       timeout=600)
-    assert p.returncode == 0, p.stderr[-3000:]
-    arch, acc = p.stdout.strip().splitlines()[-1].rsplit(" ", 1)
-    from nas import SearchSpace
-
-    assert SearchSpace.load("digits").encode(arch) and 0.0 < float(acc) <= 1.0

@@ -266,6 +266,8 @@ def test_default_names_are_numbered(tmp_path):
     assert (a.store.root.name, b.store.root.name) == ("digits-random", "digits-random-2")
     cfg, _, store = resolve(SearchConfig(runs_dir=str(tmp_path), strategy="random"), resume=True)
     assert store.root.name == "digits-random-2"
+    c = _run(tmp_path, trials=2, strategy="tune:optuna")  # a folder name has no colon
+    assert c.store.root.name == "digits-tune-optuna"
 
 
 # ---------------------------------------------------------------------------- durable state first
