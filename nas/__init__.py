@@ -5,7 +5,8 @@
 
 Where things live (lowest layer first; a module imports only from its own layer or below):
 ``lang`` (the architecture language), ``nn`` (what it builds), ``baselines``, ``space``,
-``strategies``, ``train``, ``tune`` (search on Ray Tune), ``export``, ``report``, ``cli``.
+``strategies``, ``train``, ``latency`` (measured inference time), ``oneshot``, ``tune`` (search on
+Ray Tune), ``export``, ``report``, ``cli``.
 """
 from . import baselines, strategies  # noqa: F401  (reachable as nas.baselines / nas.strategies)
 from ._version import __version__
