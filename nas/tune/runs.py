@@ -52,6 +52,10 @@ def resolve(config: SearchConfig, *, resume: bool,
     given = replace(config, dataset=dataset)
     strategies.check_options(given.strategy, given.strategy_options)
     RewardConfig.from_dict(given.reward)
+    if given.latency:  # a target this machine lacks (cuda, onnxruntime) is refused before Ray starts
+        from ..latency import LatencyConfig, check_target
+
+        check_target(LatencyConfig.from_dict(given.latency))
     TrainConfig.from_dict({"epochs": given.epochs, **given.train})
     runs_dir = Path(given.runs_dir).expanduser().resolve()
     _check_writable(runs_dir)

@@ -135,3 +135,13 @@ def test_the_latency_flag_and_bad_settings(tmp_path):
     with pytest.raises(ConfigError, match="batch_size"):
         SearchConfig(latency={"batch_size": 0}).validate()
     assert isinstance(args, argparse.Namespace)
+
+
+def test_a_latency_target_this_machine_lacks_is_refused_before_anything_starts(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+        resolve(SearchConfig(runs_dir=str(tmp_path / "runs"), latency={"target": "cuda"}), resume=False)
+    assert not (tmp_path / "runs").exists()
