@@ -130,7 +130,42 @@ class NSGA2Options:
             raise ConfigError(f"cost must be one of {', '.join(COSTS)}, got {self.cost!r}")
 
 
-class OptunaStrategy(Strategy):
+class OutsideTrials(Strategy):
+    """Base of the strategies whose draws are trials of an outside optimiser (an Optuna study,
+    a Ray Tune searcher), numbered from 0 in the order drawn. It keeps which trial each pending
+    proposal is, and closes with ``_close_unproposed(number)`` every draw that never becomes a
+    proposal (the losers of ``ask(candidates=K)``, ``sample_path`` draws), so that only pending
+    proposals stay open in the optimiser. Subclasses set ``self._last`` to each draw's number."""
+
+    def _reset_trials(self) -> None:
+        self._trial_of: dict[int, int] = {}  # pending proposal id -> the optimiser's trial number
+        self._loose: list[int] = []  # trials drawn by the current ask, not yet proposed or closed
+        self._last = -1
+
+    def _close_unproposed(self, number: int) -> None:
+        raise NotImplementedError
+
+    def _drawn(self) -> int:
+        self._loose.append(self._last)
+        return self._last
+
+    def _accept(self, proposal: Proposal, drawn: int) -> None:
+        self._close_loose(keep=drawn)
+        self._trial_of[proposal.id] = drawn
+
+    def sample_path(self) -> tuple[int, ...]:
+        choices = super().sample_path()
+        self._close_loose()
+        return choices
+
+    def _close_loose(self, keep: int | None = None) -> None:
+        for number in self._loose:
+            if number != keep:
+                self._close_unproposed(number)
+        self._loose = []
+
+
+class OptunaStrategy(OutsideTrials):
     """Base of the strategies on one Optuna sampler. Subclasses set ``directions`` and
     implement ``_sampler`` (a new seeded sampler) and ``_values`` (what a successful tell
     reports to the study)."""
@@ -151,9 +186,7 @@ class OptunaStrategy(Strategy):
         self._names = param_names(self.space)
         self._dists = {name: CategoricalDistribution(list(range(n)))
                        for name, n in zip(self._names, self._n_options)}
-        self._trial_of: dict[int, int] = {}  # pending proposal id -> study trial number
-        self._loose: list[int] = []  # trials drawn by the current ask, not yet proposed or closed
-        self._last = -1
+        self._reset_trials()
         self._worst: float | None = None  # the lowest value told to the study
         self._new_study()
 
@@ -200,24 +233,8 @@ class OptunaStrategy(Strategy):
 
         return self._sample_valid(draw, rejected=lambda _: self._tell_bad(self._last))
 
-    def _drawn(self) -> int:
-        self._loose.append(self._last)
-        return self._last
-
-    def _accept(self, proposal: Proposal, drawn: int) -> None:
-        self._close_loose(keep=drawn)
-        self._trial_of[proposal.id] = drawn
-
-    def sample_path(self) -> tuple[int, ...]:
-        choices = super().sample_path()
-        self._close_loose()
-        return choices
-
-    def _close_loose(self, keep: int | None = None) -> None:
-        for number in self._loose:
-            if number != keep:
-                self._tell_study(number, None)
-        self._loose = []
+    def _close_unproposed(self, number: int) -> None:
+        self._tell_study(number, None)
 
     def _observe(self, proposal: Proposal, reward: float, failed: bool, *,
                  metrics: Mapping[str, float]) -> None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..errors import ConfigError
-from .base import STRATEGIES, NoOptions, Proposal, Strategy
-from .optuna_samplers import Replay, param_names, quiet_optuna
+from .base import STRATEGIES, NoOptions, Proposal
+from .optuna_samplers import OutsideTrials, Replay, param_names, quiet_optuna
 
 METRIC = "reward"
 
@@ -32,7 +32,7 @@ class HyperOptOptions:
             raise ConfigError(f"n_initial_points must be >= 1, got {self.n_initial_points}")
 
 
-class TuneSearcherStrategy(Strategy):
+class TuneSearcherStrategy(OutsideTrials):
     """Base of the strategies on a Ray Tune ``Searcher``; subclasses implement ``_searcher``
     (a new one over ``param_space``, maximising ``METRIC``, seeded)."""
 
@@ -41,9 +41,7 @@ class TuneSearcherStrategy(Strategy):
 
     def _setup(self) -> None:
         self._names = param_names(self.space)
-        self._trial_of: dict[int, int] = {}  # pending proposal id -> searcher trial number
-        self._loose: list[int] = []
-        self._last = -1
+        self._reset_trials()
         self._new_searcher()
 
     def _new_searcher(self) -> None:
@@ -83,24 +81,8 @@ class TuneSearcherStrategy(Strategy):
 
         return self._sample_valid(draw, rejected=lambda _: self._complete(self._last, self._worst))
 
-    def _drawn(self) -> int:
-        self._loose.append(self._last)
-        return self._last
-
-    def _accept(self, proposal: Proposal, drawn: int) -> None:
-        self._close_loose(keep=drawn)
-        self._trial_of[proposal.id] = drawn
-
-    def sample_path(self) -> tuple[int, ...]:
-        choices = super().sample_path()
-        self._close_loose()
-        return choices
-
-    def _close_loose(self, keep: int | None = None) -> None:
-        for number in self._loose:
-            if number != keep:
-                self._complete(number, None)
-        self._loose = []
+    def _close_unproposed(self, number: int) -> None:
+        self._complete(number, None)
 
     def _observe(self, proposal: Proposal, reward: float, failed: bool, *,
                  metrics: Mapping[str, float]) -> None:
