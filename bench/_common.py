@@ -139,3 +139,16 @@ def search(runs_dir: str, **config: Any):
     start = time.perf_counter()
     run = run_search(cfg, events=stamps)
     return run, time.perf_counter() - start, stamps, start
+
+
+def distinct_samples(space, n: int, seed: int = 0) -> list[tuple[int, ...]]:
+    """``n`` distinct valid choice vectors of ``space``, drawn uniformly with a seeded generator."""
+    import random
+
+    rng, seen, out = random.Random(seed), set(), []
+    while len(out) < n:
+        choices = space.sample(rng)
+        if choices not in seen:
+            seen.add(choices)
+            out.append(choices)
+    return out

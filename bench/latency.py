@@ -23,7 +23,6 @@ Full: N = 20, R = 10, N_ORT = 10, R_ORT = 5 (about 5 minutes on 2 cores). Quick:
 """
 from __future__ import annotations
 
-import random
 import statistics
 import time
 from typing import Iterator
@@ -35,16 +34,6 @@ except ImportError:  # run as a script
 
 BENCH = "latency"
 SWEEP = (0.05, 0.2, 1.0)
-
-
-def _sample(space, n: int) -> list[tuple[int, ...]]:
-    rng, seen, out = random.Random(0), set(), []
-    while len(out) < n:
-        choices = space.sample(rng)
-        if choices not in seen:
-            seen.add(choices)
-            out.append(choices)
-    return out
 
 
 def _cv(xs: list[float]) -> float:
@@ -89,7 +78,7 @@ def run(quick: bool) -> Iterator[dict]:
 
     n, repeats, n_ort, repeats_ort = (6, 3, 3, 2) if quick else (20, 10, 10, 5)
     space = SearchSpace.load("digits")
-    choices = _sample(space, n)
+    choices = c.distinct_samples(space, n)
     archs = [space.decode(ch) for ch in choices]
     params, macs = zip(*(space.cost(ch) for ch in choices))
     load_start = c.loadavg()

@@ -53,18 +53,6 @@ def _train_one(job: tuple[int, str]) -> tuple[int, float, float]:
     return i, window_max(list(result.val_accs), RewardConfig().window), time.perf_counter() - start
 
 
-def _sample(space, n: int) -> list[tuple[int, ...]]:
-    import random
-
-    rng, seen, out = random.Random(0), set(), []
-    while len(out) < n:
-        choices = space.sample(rng)
-        if choices not in seen:
-            seen.add(choices)
-            out.append(choices)
-    return out
-
-
 def _agreement(method: str, scores: list[float], truth: list[float], quick: bool, n: int, **extra) -> dict:
     from nas.oneshot.rank import kendall_tau, spearman
 
@@ -86,7 +74,7 @@ def run(quick: bool) -> Iterator[dict]:
     n = 24 if quick else 120
     reads = (2, 5) if quick else (5, 10, 20, 40)
     space = SearchSpace.load("digits")
-    archs = _sample(space, n)
+    archs = c.distinct_samples(space, n)
     strings = [space.decode(a) for a in archs]
 
     start = time.perf_counter()
