@@ -164,6 +164,18 @@ class OutsideTrials(Strategy):
                 self._close_unproposed(number)
         self._loose = []
 
+    def _trials_state(self, events: list) -> dict:
+        """The saved bookkeeping: the replay log, which trial each pending proposal is, and the
+        loose draws."""
+        return {"events": events, "trials": [[pid, n] for pid, n in sorted(self._trial_of.items())],
+                "loose": list(self._loose)}
+
+    def _load_trials(self, saved: Mapping, drawn: int) -> None:
+        """The bookkeeping of :meth:`_trials_state`, once the replay has drawn ``drawn`` trials."""
+        self._trial_of = {int(pid): int(n) for pid, n in saved["trials"]}
+        self._loose = [int(n) for n in saved["loose"]]
+        self._last = drawn - 1
+
 
 class OptunaStrategy(OutsideTrials):
     """Base of the strategies on one Optuna sampler. Subclasses set ``directions`` and
@@ -245,9 +257,7 @@ class OptunaStrategy(OutsideTrials):
             self._tell_study(number, self._values(reward, metrics))
 
     def _extra_state(self) -> dict:
-        return {"study": {"events": self._log.events,
-                          "trials": [[pid, n] for pid, n in sorted(self._trial_of.items())],
-                          "loose": list(self._loose)}}
+        return {"study": self._trials_state(self._log.events)}
 
     def _load_extra_state(self, state: dict) -> None:
         saved = state["study"]
@@ -262,9 +272,7 @@ class OptunaStrategy(OutsideTrials):
             else:
                 _, n, state_name, values = event
                 self._tell_study(int(n), None if state_name == "FAIL" else [float(v) for v in values])
-        self._trial_of = {int(pid): int(n) for pid, n in saved["trials"]}
-        self._loose = [int(n) for n in saved["loose"]]
-        self._last = number - 1
+        self._load_trials(saved, number)
 
 
 @STRATEGIES.register("tpe")

@@ -89,9 +89,7 @@ class TuneSearcherStrategy(OutsideTrials):
         self._complete(self._trial_of.pop(proposal.id), self._worst if failed else reward)
 
     def _extra_state(self) -> dict:
-        return {"searcher": {"events": self._log.events,
-                             "trials": [[pid, n] for pid, n in sorted(self._trial_of.items())],
-                             "loose": list(self._loose)}}
+        return {"searcher": self._trials_state(self._log.events)}
 
     def _load_extra_state(self, state: dict) -> None:
         saved = state["searcher"]
@@ -104,9 +102,7 @@ class TuneSearcherStrategy(OutsideTrials):
             else:
                 _, n, state_name, values = event
                 self._complete(int(n), None if state_name == "FAIL" else float(values[0]))
-        self._trial_of = {int(pid): int(n) for pid, n in saved["trials"]}
-        self._loose = [int(n) for n in saved["loose"]]
-        self._last = self._suggested - 1
+        self._load_trials(saved, self._suggested)
 
 
 @STRATEGIES.register("tune:optuna")

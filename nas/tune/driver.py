@@ -79,8 +79,8 @@ class SearchDriver:
         self._proxy_scores: dict[tuple[str, str], float] = {}
         # Measured latency (MnasNet, Tan et al. 2019: latency on the target device, not a proxy),
         # once per architecture, cached in the run folder so a resume never measures again.
-        self.latency_config = self._latency_config()
         self.max_latency_ms = getattr(space.constraints, "max_latency_ms", None)
+        self.latency_config = self._latency_config()
         self.latency_cache = None
         if self.latency_config is not None:
             from ..latency import LatencyCache
@@ -129,7 +129,7 @@ class SearchDriver:
         """The LatencyConfig when this search measures latency, else None: when the settings
         ask for it, the reward's cost is latency, the space bounds it, or the strategy needs it."""
         wanted = (bool(self.config.latency) or self.reward_config.cost == "latency"
-                  or getattr(self.space.constraints, "max_latency_ms", None) is not None
+                  or self.max_latency_ms is not None
                   or "latency_ms" in getattr(self.strategy, "needs", ()))
         if not wanted:
             return None

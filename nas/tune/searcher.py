@@ -56,9 +56,10 @@ class AskTell:
         """What a multi-objective strategy needs (``strategy.needs``), from the trial's result:
         report e.g. ``latency_ms`` or ``params`` beside your metric; ``accuracy`` defaults to
         the metric itself."""
-        out = {k: float(result[k]) for k in getattr(self.strategy, "needs", ())
+        needs = getattr(self.strategy, "needs", ())
+        out = {k: float(result[k]) for k in needs
                if isinstance(result.get(k), (int, float)) and not isinstance(result.get(k), bool)}
-        if "accuracy" in getattr(self.strategy, "needs", ()) and "accuracy" not in out:
+        if "accuracy" in needs and "accuracy" not in out:
             out["accuracy"] = value
         return out
 
